@@ -1,0 +1,98 @@
+// swift-tools-version: 6.0
+// GuestKit: the guest side of micro-VM containers (init, agent) and the host tools that bake and reach it.
+import PackageDescription
+
+/// Swift 6 language mode with complete concurrency checking everywhere.
+let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+
+let package = Package(
+    name: "GuestKit",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "guest-init", targets: ["guest-init"]),
+        .executable(name: "guest-agent", targets: ["guest-agent"]),
+        .executable(name: "guestctl", targets: ["guestctl"]),
+        .executable(name: "compose-guest", targets: ["compose-guest"]),
+        .executable(name: "guest-vsock-bridge", targets: ["guest-vsock-bridge"]),
+        .executable(name: "guestkit-bench", targets: ["guestkit-bench"]),
+        .library(name: "GuestClient", targets: ["GuestClient"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // C that Swift cannot reach: variadic ioctl/fcntl, CMSG macros, fork+exec child setup, port I/O.
+        .target(name: "CGuestShim"),
+        .systemLibrary(name: "CKmod", pkgConfig: "libkmod", providers: [.apt(["libkmod-dev"])]),
+        .systemLibrary(name: "CBlkid", pkgConfig: "blkid", providers: [.apt(["libblkid-dev"])]),
+
+        // The only code that calls Linux directly.
+        .target(name: "GuestSys", dependencies: ["CGuestShim"], swiftSettings: strict),
+
+        // PID 1.
+        .target(name: "GuestInit", dependencies: ["GuestSys", "CKmod", "CBlkid"], swiftSettings: strict),
+        .executableTarget(name: "guest-init", dependencies: ["GuestInit"], swiftSettings: strict),
+
+        // Wire: generated protobuf code, then ttRPC framing and dispatch (no OS calls).
+        .target(name: "GuestProto", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                exclude: ["guestkit"], swiftSettings: strict),
+        .target(name: "TTRPC", dependencies: ["GuestProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                swiftSettings: strict),
+
+        // The agent inside the guest.
+        .target(name: "GuestAgent", dependencies: ["GuestSys", "TTRPC", "GuestProto"], swiftSettings: strict),
+        .executableTarget(name: "guest-agent", dependencies: ["GuestAgent"], swiftSettings: strict),
+
+        // Host side: client library and CLI.
+        .target(name: "GuestClient", dependencies: ["GuestSys", "TTRPC", "GuestProto"], swiftSettings: strict),
+        .executableTarget(name: "guestctl", dependencies: [
+            "GuestClient", "GuestSys",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: strict),
+
+        // Image baking: kernel config and build, rootfs images, manifests and launch settings.
+        .target(name: "ComposeKernel", dependencies: [.product(name: "Logging", package: "swift-log")],
+                swiftSettings: strict),
+        .target(name: "ComposeImage", dependencies: [.product(name: "Logging", package: "swift-log")],
+                swiftSettings: strict),
+        .executableTarget(name: "compose-guest", dependencies: [
+            "ComposeKernel", "ComposeImage",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strict),
+
+        // Host-side vhost-user-vsock backend with Firecracker-style hybrid sockets.
+        .target(name: "VsockBridge", dependencies: ["GuestSys"], swiftSettings: strict),
+        .executableTarget(name: "guest-vsock-bridge", dependencies: [
+            "VsockBridge",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: strict),
+
+        // `make bench`: prints figures, asserts nothing.
+        .executableTarget(name: "guestkit-bench", dependencies: [
+            "GuestClient", "GuestSys", "ComposeKernel", "ComposeImage",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: strict),
+
+        // Shared by the test targets: namespaces, scratch directories, QEMU runs, built products.
+        .target(name: "GuestTestSupport", dependencies: ["GuestSys"], path: "Tests/GuestTestSupport",
+                swiftSettings: strict),
+
+        .testTarget(name: "GuestSysTests", dependencies: ["GuestSys", "GuestTestSupport"], swiftSettings: strict),
+        .testTarget(name: "GuestInitTests", dependencies: ["GuestInit", "GuestSys", "GuestTestSupport"],
+                    swiftSettings: strict),
+        .testTarget(name: "TTRPCTests", dependencies: ["TTRPC", "GuestProto"], swiftSettings: strict),
+        .testTarget(name: "GuestAgentTests", dependencies: ["GuestAgent", "GuestClient", "GuestTestSupport"],
+                    swiftSettings: strict),
+        .testTarget(name: "GuestClientTests", dependencies: ["GuestClient", "GuestTestSupport"], swiftSettings: strict),
+        .testTarget(name: "ComposeKernelTests", dependencies: ["ComposeKernel", "GuestTestSupport"],
+                    swiftSettings: strict),
+        .testTarget(name: "ComposeImageTests", dependencies: ["ComposeImage", "GuestTestSupport"],
+                    swiftSettings: strict),
+        .testTarget(name: "VsockBridgeTests", dependencies: ["VsockBridge", "GuestSys", "GuestTestSupport"],
+                    swiftSettings: strict),
+        .testTarget(name: "EndToEndTests", dependencies: ["GuestClient", "GuestTestSupport"], swiftSettings: strict),
+    ]
+)

@@ -1,0 +1,2 @@
+// Placeholder until the ComposeImage issue lands.
+enum ComposeImagePlaceholder {}

@@ -1,0 +1,2 @@
+// Placeholder until the ComposeKernel issue lands.
+enum ComposeKernelPlaceholder {}

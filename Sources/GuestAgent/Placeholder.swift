@@ -1,0 +1,2 @@
+// Placeholder until the GuestAgent issue lands.
+enum GuestAgentPlaceholder {}

@@ -1,0 +1,2 @@
+// Placeholder until the GuestClient issue lands.
+enum GuestClientPlaceholder {}

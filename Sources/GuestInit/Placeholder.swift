@@ -1,0 +1,2 @@
+// Placeholder until the GuestInit issue lands.
+enum GuestInitPlaceholder {}

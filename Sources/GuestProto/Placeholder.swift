@@ -1,0 +1,2 @@
+// Placeholder until the GuestProto issue lands.
+enum GuestProtoPlaceholder {}

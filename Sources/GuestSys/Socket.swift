@@ -1,0 +1,164 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import CGuestShim
+
+/// Where a stream socket lives: a Unix path or a vsock CID and port.
+public enum SocketAddress: Sendable, Equatable, CustomStringConvertible {
+    case unix(String)
+    case vsock(cid: UInt32, port: UInt32)
+
+    /// VMADDR_CID_ANY: bind on every CID the guest has.
+    public static let anyCID: UInt32 = 0xFFFF_FFFF
+    /// VMADDR_CID_HOST.
+    public static let hostCID: UInt32 = 2
+
+    public var description: String {
+        switch self {
+        case .unix(let path): return "unix:\(path)"
+        case .vsock(let cid, let port): return "vsock:\(cid == Self.anyCID ? "any" : String(cid)):\(port)"
+        }
+    }
+
+    var family: Int32 {
+        switch self {
+        case .unix: return AF_UNIX
+        case .vsock: return 40  // AF_VSOCK
+        }
+    }
+}
+
+/// Which half of a connection to shut down.
+public enum ShutdownHow: Int32, Sendable {
+    case read = 0, write = 1, both = 2
+}
+
+/// Stream sockets over Unix and vsock addresses.
+public enum Sockets {
+    /// A new stream socket, close-on-exec (optionally non-blocking).
+    public static func stream(_ family: Int32, nonBlocking: Bool = false) throws(SysError) -> FileDescriptor {
+        let type = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
+            | (nonBlocking ? Int32(SOCK_NONBLOCK.rawValue) : 0)
+        return FileDescriptor(rawValue: try sys("socket", [family == AF_UNIX ? "AF_UNIX" : "AF_VSOCK", "SOCK_STREAM"]) {
+            socket(family, type, 0)
+        })
+    }
+
+    /// Binds and listens. A stale Unix socket file at the path is replaced.
+    public static func listen(_ address: SocketAddress, backlog: Int32 = 128, nonBlocking: Bool = true) throws(SysError) -> FileDescriptor {
+        let fd = try stream(address.family, nonBlocking: nonBlocking)
+        do throws(SysError) {
+            switch address {
+            case .unix(let path):
+                if let st = try? FileSystem.status(path, followSymlinks: false), st.mode & S_IFMT == S_IFSOCK {
+                    try FileSystem.unlink(path)
+                }
+                try sys("bind", [fd.description, address.description]) { gk_bind_unix(fd.rawValue, path) }
+            case .vsock(let cid, let port):
+                try sys("bind", [fd.description, address.description]) { gk_bind_vsock(fd.rawValue, cid, port) }
+            }
+            try sys("listen", [fd.description, "\(backlog)"]) { Glibc.listen(fd.rawValue, backlog) }
+        } catch {
+            fd.closeQuietly()
+            throw error
+        }
+        return fd
+    }
+
+    /// accept4(2); nil when no connection is pending on a non-blocking listener.
+    public static func accept(_ listener: FileDescriptor, nonBlocking: Bool = true) throws(SysError) -> FileDescriptor? {
+        let flags = Int32(SOCK_CLOEXEC.rawValue) | (nonBlocking ? Int32(SOCK_NONBLOCK.rawValue) : 0)
+        while true {
+            let fd = gk_accept4(listener.rawValue, flags)
+            if fd >= 0 { return FileDescriptor(rawValue: fd) }
+            switch errno {
+            case EINTR: continue
+            case EAGAIN: return nil
+            // The peer gave up between SYN and accept (a reset, or a snapshot restore): not our failure.
+            case ECONNABORTED, EPROTO, ENETDOWN, EHOSTUNREACH, ENETUNREACH: continue
+            default: throw SysError("accept4", [listener.description], code: errno)
+            }
+        }
+    }
+
+    /// Connects a blocking stream socket.
+    public static func connect(_ address: SocketAddress) throws(SysError) -> FileDescriptor {
+        let fd = try stream(address.family)
+        do throws(SysError) {
+            switch address {
+            case .unix(let path):
+                try sys("connect", [address.description]) { gk_connect_unix(fd.rawValue, path) }
+            case .vsock(let cid, let port):
+                try sys("connect", [address.description]) { gk_connect_vsock(fd.rawValue, cid, port) }
+            }
+        } catch {
+            fd.closeQuietly()
+            throw error
+        }
+        return fd
+    }
+
+    /// A connected pair of Unix stream sockets, close-on-exec.
+    public static func pair(nonBlocking: Bool = false) throws(SysError) -> (FileDescriptor, FileDescriptor) {
+        var fds: [Int32] = [-1, -1]
+        let type = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
+            | (nonBlocking ? Int32(SOCK_NONBLOCK.rawValue) : 0)
+        try sys("socketpair", ["AF_UNIX", "SOCK_STREAM"]) { socketpair(AF_UNIX, type, 0, &fds) }
+        return (FileDescriptor(rawValue: fds[0]), FileDescriptor(rawValue: fds[1]))
+    }
+
+    public static func shutdown(_ fd: FileDescriptor, _ how: ShutdownHow) throws(SysError) {
+        try sys("shutdown", [fd.description, "\(how)"]) { Glibc.shutdown(fd.rawValue, how.rawValue) }
+    }
+
+    /// send(2) with MSG_NOSIGNAL: a closed peer is an EPIPE error, never a SIGPIPE.
+    public static func send(_ fd: FileDescriptor, _ buffer: UnsafeRawBufferPointer) throws(SysError) -> Int {
+        try sys("send", [fd.description, "\(buffer.count)"]) {
+            Glibc.send(fd.rawValue, buffer.baseAddress, buffer.count, Int32(MSG_NOSIGNAL))
+        }
+    }
+
+    /// Sends bytes with descriptors attached (SCM_RIGHTS).
+    public static func send(_ fd: FileDescriptor, _ bytes: [UInt8], descriptors: [FileDescriptor]) throws(SysError) -> Int {
+        let raw = descriptors.map(\.rawValue)
+        return try sys("sendmsg", [fd.description, "\(bytes.count) bytes", "\(raw.count) fds"]) {
+            bytes.withUnsafeBytes { buf in gk_sendmsg_fds(fd.rawValue, buf.baseAddress, buf.count, raw, Int32(raw.count)) }
+        }
+    }
+
+    /// Receives bytes and any descriptors sent with them (close-on-exec).
+    public static func receive(_ fd: FileDescriptor, into buffer: UnsafeMutableRawBufferPointer, maxDescriptors: Int = 8)
+        throws(SysError) -> (count: Int, descriptors: [FileDescriptor])
+    {
+        var fds = [Int32](repeating: -1, count: maxDescriptors)
+        var received: Int32 = 0
+        let n = try sys("recvmsg", [fd.description, "\(buffer.count)"]) {
+            gk_recvmsg_fds(fd.rawValue, buffer.baseAddress, buffer.count, &fds, Int32(maxDescriptors), &received)
+        }
+        return (n, fds.prefix(Int(received)).map { FileDescriptor(rawValue: $0) })
+    }
+
+    /// The vsock CID and port at the other end of an accepted vsock connection.
+    public static func vsockPeer(_ fd: FileDescriptor) throws(SysError) -> (cid: UInt32, port: UInt32) {
+        var cid: UInt32 = 0
+        var port: UInt32 = 0
+        try sys("getpeername", [fd.description]) { gk_peer_vsock(fd.rawValue, &cid, &port) }
+        return (cid, port)
+    }
+
+    /// SO_SNDBUF / SO_RCVBUF.
+    public static func setBufferSizes(_ fd: FileDescriptor, send: Int32? = nil, receive: Int32? = nil) throws(SysError) {
+        if var value = send {
+            try sys("setsockopt", [fd.description, "SO_SNDBUF", "\(value)"]) {
+                setsockopt(fd.rawValue, SOL_SOCKET, SO_SNDBUF, &value, socklen_t(MemoryLayout<Int32>.size))
+            }
+        }
+        if var value = receive {
+            try sys("setsockopt", [fd.description, "SO_RCVBUF", "\(value)"]) {
+                setsockopt(fd.rawValue, SOL_SOCKET, SO_RCVBUF, &value, socklen_t(MemoryLayout<Int32>.size))
+            }
+        }
+    }
+}

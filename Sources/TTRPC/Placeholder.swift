@@ -1,0 +1,2 @@
+// Placeholder until the TTRPC issue lands.
+enum TTRPCPlaceholder {}

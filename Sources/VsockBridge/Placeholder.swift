@@ -1,0 +1,2 @@
+// Placeholder until the VsockBridge issue lands.
+enum VsockBridgePlaceholder {}

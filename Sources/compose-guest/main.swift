@@ -1,0 +1,2 @@
+// Placeholder until its issue lands.
+print("compose-guest: not built yet")

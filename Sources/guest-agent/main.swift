@@ -1,0 +1,2 @@
+// Placeholder until its issue lands.
+print("guest-agent: not built yet")
