@@ -1,2 +1,0 @@
-// Placeholder until its issue lands.
-print("compose-guest: not built yet")

@@ -1,2 +1,0 @@
-// Placeholder until its issue lands.
-print("guestkit-bench: not built yet")
