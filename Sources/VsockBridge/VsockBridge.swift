@@ -65,6 +65,8 @@ public final class Bridge {
     private let hybridListener: FileDescriptor
     private let signals: SignalDescriptor?
     private var session: VhostUserBackend?
+    /// A QEMU that connected while another was served (only with `persist`).
+    private var waitingFrontEnd: FileDescriptor?
     private var running = true
     private var log: BridgeLog { configuration.log }
 
@@ -142,10 +144,21 @@ public final class Bridge {
         }
         guard let fd = accepted else { return }
         if session != nil {
-            log.warning("a second front-end connected to \(configuration.socketPath) while one is served; closed it")
-            fd.closeQuietly()
+            // With --persist, the next QEMU may connect before the previous one's end of file is read:
+            // hold it until then. A third is refused.
+            if configuration.persist && waitingFrontEnd == nil {
+                waitingFrontEnd = fd
+                log.info("another QEMU connected; it is served when the current one leaves")
+            } else {
+                log.warning("another front-end connected to \(configuration.socketPath) while one is served; closed it")
+                fd.closeQuietly()
+            }
             return
         }
+        serve(fd)
+    }
+
+    private func serve(_ fd: FileDescriptor) {
         let backend = VhostUserBackend(channel: VhostUserChannel(fd: fd), device: device, log: log,
                                        ringFeatures: configuration.ringFeatures)
         do throws(SysError) {
@@ -173,7 +186,12 @@ public final class Bridge {
         backend.close(reason: reason)
         session = nil
         log.info("\(reason); \(configuration.persist ? "waiting for the next QEMU" : "exiting")")
-        if !configuration.persist { running = false }
+        if !configuration.persist {
+            running = false
+        } else if let next = waitingFrontEnd {
+            waitingFrontEnd = nil
+            serve(next)
+        }
     }
 
     private func shutdown() {
@@ -182,6 +200,7 @@ public final class Bridge {
             backend.close(reason: "the bridge is shutting down")
             session = nil
         }
+        waitingFrontEnd?.closeQuietly()
         muxer.closeAll(reason: "the bridge is shutting down")
         vhostListener.closeQuietly()
         hybridListener.closeQuietly()

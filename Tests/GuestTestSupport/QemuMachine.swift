@@ -39,6 +39,9 @@ public final class QemuMachine: @unchecked Sendable {
         public var maximumLifetime: Duration = .seconds(900)
         /// A label for messages and file names.
         public var name = "guest"
+        /// `-no-reboot`: a guest reboot ends QEMU. Off to let `monitor("system_reset")` reset the machine
+        /// in place (with it on, QEMU 7.2 treats that reset as a shutdown).
+        public var exitOnReboot = true
 
         public init(kernel: String, initrd: String? = nil) {
             self.kernel = kernel
@@ -47,8 +50,9 @@ public final class QemuMachine: @unchecked Sendable {
 
         /// The full QEMU argument list (without the binary).
         public var arguments: [String] {
-            var args = ["-accel", "tcg", "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+            var args = ["-accel", "tcg", "-nodefaults", "-no-user-config", "-display", "none",
                         "-smp", "\(cpus)", "-m", "\(memoryMiB)M"]
+            if exitOnReboot { args.append("-no-reboot") }
             if sharedMemory {
                 args += ["-object", "memory-backend-memfd,id=guestmem,size=\(memoryMiB)M,share=on",
                          "-machine", "\(machine),memory-backend=guestmem"]
@@ -72,26 +76,22 @@ public final class QemuMachine: @unchecked Sendable {
     public let consolePath: String
     /// QEMU's own standard output and error.
     public let qemuLogPath: String
-    private let process = Process()
-    private let lock = NSLock()
-    private var stopped = false
+    /// The human monitor (HMP) socket; see `monitor(_:)`.
+    public let monitorPath: String
+    private let process: ChildProcess
 
     /// Starts QEMU. Files go into `directory` (a test's scratch directory).
     public init(_ configuration: Configuration, directory: String) throws {
         self.configuration = configuration
         consolePath = (directory as NSString).appendingPathComponent("\(configuration.name)-console.log")
         qemuLogPath = (directory as NSString).appendingPathComponent("\(configuration.name)-qemu.log")
+        monitorPath = (directory as NSString).appendingPathComponent("\(configuration.name)-monitor.sock")
         _ = FileManager.default.createFile(atPath: consolePath, contents: nil)
-        _ = FileManager.default.createFile(atPath: qemuLogPath, contents: nil)
         let lifetime = max(1, configuration.maximumLifetime.components.seconds)
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["timeout", "--kill-after=5", "\(lifetime)", configuration.binary]
-            + configuration.arguments + ["-serial", "file:\(consolePath)"]
-        process.standardInput = FileHandle.nullDevice
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: qemuLogPath))
-        process.standardOutput = log
-        process.standardError = log
-        try process.run()
+        process = try ChildProcess("timeout", ["--kill-after=5", "\(lifetime)", configuration.binary]
+            + configuration.arguments + ["-serial", "file:\(consolePath)",
+                                         "-monitor", "unix:\(monitorPath),server=on,wait=off"],
+            logPath: qemuLogPath)
     }
 
     /// Boots a machine, runs `body`, and always stops the machine; when `body` throws, the console and
@@ -129,7 +129,7 @@ public final class QemuMachine: @unchecked Sendable {
             if console.contains(text) { return }
             if !process.isRunning {
                 if console.contains(text) { return }
-                throw Failure(description: "QEMU (\(configuration.name)) exited with status \(process.terminationStatus) before the console showed \(text.debugDescription)\nQEMU: \(qemuLog)\nconsole:\n\(consoleTail())")
+                throw Failure(description: "QEMU (\(configuration.name)) \(process.exitStatus.map { "\($0)" } ?? "ended") before the console showed \(text.debugDescription)\nQEMU: \(qemuLog)\nconsole:\n\(consoleTail())")
             }
             if ContinuousClock.now >= deadline {
                 throw Failure(description: "the console did not show \(text.debugDescription) within \(timeout)\nconsole:\n\(consoleTail())")
@@ -138,28 +138,52 @@ public final class QemuMachine: @unchecked Sendable {
         }
     }
 
-    /// Waits for QEMU to exit by itself; returns its status, or nil if it still runs at the deadline.
-    public func waitForExit(timeout: Duration) -> Int32? {
+    /// Runs a human-monitor command ("system_reset", "info pci", …) and returns its output.
+    public func monitor(_ command: String, timeout: Duration = .seconds(30)) throws -> String {
         let deadline = ContinuousClock.now + timeout
-        while process.isRunning {
-            if ContinuousClock.now >= deadline { return nil }
-            Thread.sleep(forTimeInterval: 0.05)
+        var fd: FileDescriptor?
+        while fd == nil {
+            do { fd = try Sockets.connect(.unix(monitorPath)) } catch {
+                guard ContinuousClock.now < deadline, process.isRunning else {
+                    throw Failure(description: "no QEMU monitor at \(monitorPath): \(error)")
+                }
+                Thread.sleep(forTimeInterval: 0.05)
+            }
         }
-        return process.terminationStatus
+        let socket = fd!
+        defer { socket.closeQuietly() }
+        try socket.setNonBlocking()
+        func readUntilPrompt() throws -> String {
+            var text = ""
+            while !text.hasSuffix("(qemu) ") {
+                guard ContinuousClock.now < deadline else {
+                    throw Failure(description: "QEMU monitor: no prompt within \(timeout) after \(command.debugDescription): \(text)")
+                }
+                do {
+                    let bytes = try socket.read(upTo: 4096)
+                    if bytes.isEmpty { throw Failure(description: "QEMU monitor closed: \(text)") }
+                    text += String(decoding: bytes, as: UTF8.self)
+                } catch let error as SysError where error.code == Errno.EAGAIN {
+                    Thread.sleep(forTimeInterval: 0.02)
+                }
+            }
+            return text
+        }
+        _ = try readUntilPrompt()                      // the banner
+        try socket.writeAll(command + "\n")
+        let output = try readUntilPrompt()
+        return String(output.dropLast("(qemu) ".count))
     }
 
-    /// Ends QEMU: SIGTERM (timeout(1) passes it on), SIGKILL after 5 s if it lingers. Idempotent.
+    /// Waits for QEMU to exit by itself; returns how it ended, or nil if it still runs at the deadline.
+    public func waitForExit(timeout: Duration) -> WaitStatus? {
+        process.waitForExit(timeout: timeout)
+    }
+
+    /// Ends QEMU: SIGTERM (timeout(1) passes it on), SIGKILL to the process group after 10 s if it
+    /// lingers. Idempotent.
     public func stop() {
-        lock.lock()
-        defer { lock.unlock() }
-        guard !stopped else { return }
-        stopped = true
-        guard process.isRunning else { return }
-        process.terminate()
-        if waitForExit(timeout: .seconds(10)) == nil {
-            try? Processes.signal(process.processIdentifier, Signal.kill)
-            process.waitUntilExit()
-        }
+        process.stop()
     }
 
     /// Prints the console and QEMU's log (for a failing test).

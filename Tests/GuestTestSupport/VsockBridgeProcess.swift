@@ -19,9 +19,7 @@ public final class VsockBridgeProcess: @unchecked Sendable {
     public let guestCID: UInt64
     /// The bridge's log (its standard error).
     public let logPath: String
-    private let process = Process()
-    private let lock = NSLock()
-    private var stopped = false
+    private let process: ChildProcess
 
     /// Starts the bridge (`executable` defaults to the built product) and waits until it listens.
     public init(directory: String, guestCID: UInt64 = 3, extraArguments: [String] = [], executable: String? = nil,
@@ -31,17 +29,13 @@ public final class VsockBridgeProcess: @unchecked Sendable {
         logPath = (directory as NSString).appendingPathComponent("\(name)-bridge.log")
         self.guestCID = guestCID
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        process.executableURL = URL(fileURLWithPath: executable ?? BuiltProducts.path("guest-vsock-bridge"))
-        process.arguments = ["--socket", socketPath, "--uds", udsPath, "--guest-cid", "\(guestCID)"] + extraArguments
-        process.standardInput = FileHandle.nullDevice
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        process.standardOutput = log
-        process.standardError = log
-        try process.run()
+        process = try ChildProcess(executable ?? BuiltProducts.path("guest-vsock-bridge"),
+                                   ["--socket", socketPath, "--uds", udsPath, "--guest-cid", "\(guestCID)"] + extraArguments,
+                                   logPath: logPath)
         let deadline = ContinuousClock.now + .seconds(30)
         while !self.log.contains("waiting for QEMU") {
             guard process.isRunning else {
-                throw QemuMachine.Failure(description: "guest-vsock-bridge exited with status \(process.terminationStatus): \(self.log)")
+                throw QemuMachine.Failure(description: "guest-vsock-bridge \(process.exitStatus.map { "\($0)" } ?? "ended"): \(self.log)")
             }
             guard ContinuousClock.now < deadline else {
                 stop()
@@ -59,7 +53,8 @@ public final class VsockBridgeProcess: @unchecked Sendable {
 
     public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
     public var isRunning: Bool { process.isRunning }
-    public var terminationStatus: Int32 { process.terminationStatus }
+    /// How the bridge ended; nil while it runs.
+    public var exitStatus: WaitStatus? { process.exitStatus }
 
     /// Opens a stream to guest port `port` through the hybrid socket; returns the blocking descriptor
     /// (the caller closes it) and the host port the bridge chose. Throws when the guest refuses (the
@@ -68,28 +63,15 @@ public final class VsockBridgeProcess: @unchecked Sendable {
         try HybridVsock.connect(udsPath: udsPath, port: port)
     }
 
-    /// Waits for the bridge to exit by itself; its status, or nil at the deadline.
-    public func waitForExit(timeout: Duration) -> Int32? {
-        let deadline = ContinuousClock.now + timeout
-        while process.isRunning {
-            if ContinuousClock.now >= deadline { return nil }
-            Thread.sleep(forTimeInterval: 0.02)
-        }
-        return process.terminationStatus
+    /// Waits for the bridge to exit by itself; how it ended, or nil at the deadline.
+    public func waitForExit(timeout: Duration) -> WaitStatus? {
+        process.waitForExit(timeout: timeout)
     }
 
-    /// SIGTERM, then SIGKILL after 5 s. Idempotent.
-    public func stop() {
-        lock.lock()
-        defer { lock.unlock() }
-        guard !stopped else { return }
-        stopped = true
-        guard process.isRunning else { return }
-        process.terminate()
-        if waitForExit(timeout: .seconds(5)) == nil {
-            try? Processes.signal(process.processIdentifier, Signal.kill)
-            process.waitUntilExit()
-        }
+    /// SIGTERM (the bridge closes its connections and removes its sockets), SIGKILL after 5 s. Idempotent.
+    @discardableResult
+    public func stop() -> WaitStatus? {
+        process.stop(grace: .seconds(5))
     }
 
     deinit { stop() }

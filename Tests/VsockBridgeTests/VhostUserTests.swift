@@ -166,7 +166,7 @@ final class RecordingDevice: VhostUserDevice {
         init() throws {
             let (a, b) = try Sockets.pair()
             qemu = a
-            backend = VhostUserBackend(channel: VhostUserChannel(fd: b), device: device, log: BridgeLog(level: .error))
+            backend = VhostUserBackend(channel: VhostUserChannel(fd: b), device: device, log: BridgeLog(level: .error, sink: { _ in }))
         }
 
         deinit { qemu.closeQuietly(); backend.close(reason: "test over") }

@@ -19,7 +19,7 @@ import Testing
             scratch = try ScratchDirectory("muxer")
             loop = try EventLoop()
             udsPath = scratch.file("v.sock")
-            muxer = VsockMuxer(guestCID: VsockMuxerTests.cid, udsPath: udsPath, loop: loop, log: BridgeLog(level: .error))
+            muxer = VsockMuxer(guestCID: VsockMuxerTests.cid, udsPath: udsPath, loop: loop, log: BridgeLog(level: .error, sink: { _ in }))
             listener = try Sockets.listen(.unix(udsPath))
             try loop.add(listener, .readable) { [muxer, listener] _ in muxer.acceptHostClients(from: listener) }
             muxer.deviceRunning = true
