@@ -8,10 +8,12 @@
 // ring and returns where the device stopped consuming (the next available index); QEMU sends it when the
 // guest driver resets the device or the VM stops. The next SET_VRING_KICK starts the ring again.
 //
-// What QEMU 7.2 sends for `vhost-user-vsock-pci` (observed here with `--verbose`): at realize
-// GET_FEATURES, GET_PROTOCOL_FEATURES, SET_PROTOCOL_FEATURES, SET_OWNER, GET_FEATURES, SET_VRING_CALL
-// per ring, GET_CONFIG; when the guest driver starts: SET_FEATURES, SET_MEM_TABLE, then per ring
-// SET_VRING_NUM, SET_VRING_BASE, SET_VRING_ADDR, SET_VRING_KICK, SET_VRING_CALL, and SET_VRING_ENABLE.
+// What QEMU 7.2 sends for `vhost-user-vsock-pci` (seen with `--verbose` on this machine): at realize
+// GET_FEATURES, GET_PROTOCOL_FEATURES, SET_PROTOCOL_FEATURES, SET_OWNER, GET_FEATURES, SET_VRING_CALL and
+// SET_VRING_ERR per ring, GET_CONFIG; when the guest driver starts: SET_VRING_CALL per ring, SET_FEATURES,
+// SET_MEM_TABLE (with NEED_REPLY; q35 gives two regions of one memfd, split around the VGA hole), then per
+// ring SET_VRING_NUM, SET_VRING_BASE, SET_VRING_ADDR, SET_VRING_KICK, then SET_VRING_ENABLE per ring and
+// SET_VRING_CALL again; on guest reset or VM stop, GET_VRING_BASE per ring.
 // Only the rx and tx queues come here: QEMU keeps the event queue itself.
 import GuestSys
 

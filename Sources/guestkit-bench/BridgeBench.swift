@@ -28,8 +28,20 @@ struct BridgeBench: ParsableCommand {
 
     func run() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bridge-bench-\(getpid())").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
+        do {
+            try measure(in: directory)
+        } catch {
+            // Show what the guest and the bridge said before giving up.
+            for name in ["bridge.log", "console.log", "qemu.log"] {
+                print("---- \(name):\n" + ((try? String(contentsOfFile: directory + "/" + name, encoding: .utf8)) ?? "(none)"))
+            }
+            throw error
+        }
+    }
+
+    private func measure(in directory: String) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let uds = directory + "/vsock.sock"
         let vhost = directory + "/vsock.vhost"
         let serialPath = directory + "/serial.sock"
@@ -39,8 +51,8 @@ struct BridgeBench: ParsableCommand {
         defer { end(bridgeProcess) }
         try waitFor(timeout: 30) { (try? String(contentsOfFile: directory + "/bridge.log", encoding: .utf8))?.contains("waiting for QEMU") == true }
 
-        let qemu = try launch("/usr/bin/env", [
-            "timeout", "--kill-after=5", "1800", "qemu-system-x86_64", "-accel", "tcg", "-nodefaults", "-no-user-config",
+        let qemu = try launch("timeout", [
+            "--kill-after=5", "1800", "qemu-system-x86_64", "-accel", "tcg", "-nodefaults", "-no-user-config",
             "-display", "none", "-no-reboot", "-smp", "1", "-m", "512M",
             "-object", "memory-backend-memfd,id=mem,size=512M,share=on", "-machine", "q35,memory-backend=mem",
             "-kernel", kernel, "-initrd", initramfs, "-append", "console=ttyS0 panic=-1 quiet",
@@ -51,6 +63,13 @@ struct BridgeBench: ParsableCommand {
         ], log: directory + "/qemu.log")
         defer { end(qemu) }
         try waitFor(timeout: 300) { (try? String(contentsOfFile: console, encoding: .utf8))?.contains("vsock-peer: ready") == true }
+
+        // The console line comes from the guest; the first accepted CONNECT proves the whole path is up.
+        try waitFor(timeout: 60) {
+            guard let fd = try? Self.hybridConnect(uds, port: 5000) else { return false }
+            fd.closeQuietly()
+            return true
+        }
 
         let bytes = mebibytes << 20
         let payload = [UInt8](repeating: 0x5a, count: bytes)
@@ -161,23 +180,34 @@ struct BridgeBench: ParsableCommand {
         return fd
     }
 
-    private func launch(_ executable: String, _ arguments: [String], log: String) throws -> Process {
-        _ = FileManager.default.createFile(atPath: log, contents: nil)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.standardInput = FileHandle.nullDevice
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
-        return process
+    /// Starts a child through GuestSys's spawn (default signal dispositions, empty mask: Foundation's
+    /// Process hands children a blocked SIGTERM), in its own process group, output to `log`.
+    private func launch(_ executable: String, _ arguments: [String], log: String) throws -> pid_t {
+        let environment = ProcessInfo.processInfo.environment
+        guard let path = Spawner.resolve(executable, path: environment["PATH"] ?? "/usr/bin:/bin") else {
+            throw BridgeBenchFailure("\(executable) not found")
+        }
+        let null = try FileDescriptor.open("/dev/null", .readOnly)
+        defer { null.closeQuietly() }
+        let output = try FileDescriptor.open(log, [.writeOnly, .create, .truncate])
+        defer { output.closeQuietly() }
+        var request = SpawnRequest(path: path, arguments: [executable] + arguments,
+                                   environment: environment.map { "\($0.key)=\($0.value)" },
+                                   descriptors: [0: null, 1: output, 2: output])
+        request.newProcessGroup = true
+        return try Spawner.spawn(request)
     }
 
-    private func end(_ process: Process) {
-        guard process.isRunning else { return }
-        process.terminate()
-        process.waitUntilExit()
+    /// SIGTERM to the child's group, SIGKILL after 10 s, and reap it.
+    private func end(_ pid: pid_t) {
+        try? Processes.signal(-pid, Signal.terminate)
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline {
+            if (try? Processes.reapOne(pid)) != nil { return }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        try? Processes.signal(-pid, Signal.kill)
+        _ = try? Processes.wait(pid)
     }
 
     private func waitFor(timeout seconds: Double, _ condition: () -> Bool) throws {

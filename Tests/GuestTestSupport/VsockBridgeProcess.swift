@@ -63,6 +63,24 @@ public final class VsockBridgeProcess: @unchecked Sendable {
         try HybridVsock.connect(udsPath: udsPath, port: port)
     }
 
+    /// Retries `connect(port:)` until the guest accepts (its service is up and its vsock driver running),
+    /// then closes that probe connection. Use after boot, before the first real connection.
+    public func waitUntilGuestListens(port: UInt32, timeout: Duration = .seconds(60)) throws {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            do {
+                let (fd, _) = try connect(port: port)
+                fd.closeQuietly()
+                return
+            } catch {
+                guard ContinuousClock.now < deadline, isRunning else {
+                    throw QemuMachine.Failure(description: "guest port \(port) did not accept within \(timeout): \(error)\nbridge log:\n\(log)")
+                }
+                Thread.sleep(forTimeInterval: 0.1)
+            }
+        }
+    }
+
     /// Waits for the bridge to exit by itself; how it ended, or nil at the deadline.
     public func waitForExit(timeout: Duration) -> WaitStatus? {
         process.waitForExit(timeout: timeout)

@@ -43,7 +43,10 @@ enum BridgeGuest {
 enum Payload {
     /// vsock-peer's pattern: byte i = (i * 131 + (i >> 12)) & 0xff.
     static func pattern(_ count: Int) -> [UInt8] {
-        (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ ($0 >> 12)) }
+        [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            for i in 0..<count { buffer[i] = UInt8(truncatingIfNeeded: i &* 131 &+ (i >> 12)) }
+            initialized = count
+        }
     }
 
     /// Pseudo-random bytes (xorshift64*), different per seed.
@@ -118,6 +121,7 @@ struct BridgeEndToEndTests {
         do {
             try QemuMachine.with(BridgeGuest.configuration(bridge: bridge, name: "transfers"), in: scratch.path) { vm in
                 try vm.waitForConsole(BridgeGuest.ready, timeout: BridgeGuest.bootTimeout)
+                try bridge.waitUntilGuestListens(port: 5000)
 
                 // A first connection, and the host port the bridge chose.
                 let (ping, hostPort) = try bridge.connect(port: 5000)
@@ -204,6 +208,7 @@ struct BridgeEndToEndTests {
         config.exitOnReboot = false
         try QemuMachine.with(config, in: scratch.path) { vm in
             try vm.waitForConsole(BridgeGuest.ready, timeout: BridgeGuest.bootTimeout)
+            try bridge.waitUntilGuestListens(port: 5000)
             let (open, _) = try bridge.connect(port: 5000)
             defer { open.closeQuietly() }
             try open.writeAll("before reset")
@@ -220,6 +225,7 @@ struct BridgeEndToEndTests {
                 try #require(ContinuousClock.now < deadline, "no second boot:\n\(vm.consoleTail())")
                 Thread.sleep(forTimeInterval: 0.1)
             }
+            try bridge.waitUntilGuestListens(port: 5000)
             let (again, _) = try bridge.connect(port: 5000)
             #expect(try Payload.exchange(again, sending: Array("after reset".utf8)) == Array("after reset".utf8))
             again.closeQuietly()
@@ -233,6 +239,7 @@ struct BridgeEndToEndTests {
         defer { bridge.stop() }
         try QemuMachine.with(BridgeGuest.configuration(bridge: bridge, name: "exit"), in: scratch.path) { vm in
             try vm.waitForConsole(BridgeGuest.ready, timeout: BridgeGuest.bootTimeout)
+            try bridge.waitUntilGuestListens(port: 5000)
             let (open, _) = try bridge.connect(port: 5000)
             defer { open.closeQuietly() }
             vm.stop()
@@ -250,6 +257,7 @@ struct BridgeEndToEndTests {
         for round in 1...2 {
             try QemuMachine.with(BridgeGuest.configuration(bridge: bridge, name: "persist-\(round)"), in: scratch.path) { vm in
                 try vm.waitForConsole(BridgeGuest.ready, timeout: BridgeGuest.bootTimeout)
+                try bridge.waitUntilGuestListens(port: 5000)
                 let (fd, _) = try bridge.connect(port: 5000)
                 #expect(try Payload.exchange(fd, sending: Array("round \(round)".utf8)) == Array("round \(round)".utf8))
                 fd.closeQuietly()
