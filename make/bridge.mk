@@ -5,7 +5,7 @@ BRIDGE_OUT := $(OUT)/bridge
 BRIDGE_KERNEL_DIR := $(OUT)/debian-kernel
 BRIDGE_FIXTURE := Tests/VsockBridgeTests/Fixtures/vsock-peer.c
 # Modules the test guest loads, dependencies first (modprobe --show-depends order).
-BRIDGE_GUEST_MODULES := virtio_pci vmw_vsock_virtio_transport virtio_console
+BRIDGE_GUEST_MODULES := virtio_pci virtio_mmio vmw_vsock_virtio_transport virtio_console
 
 DEBIAN_PACKAGES += qemu-system-x86 busybox-static gcc libc6-dev gzip
 TEST_PREREQS += bridge-guest

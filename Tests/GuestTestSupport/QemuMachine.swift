@@ -15,8 +15,8 @@ import GuestSys
 
 /// A running (or finished) QEMU process with its console in a file.
 public final class QemuMachine: @unchecked Sendable {
-    // Sendable so a test can hand it to a helper thread; all mutable state (the Process) is only
-    // touched through Foundation's thread-safe Process API and `lock`.
+    // Sendable so a test can hand it to a helper thread: its own fields are immutable, and the child's
+    // status lives in ChildProcess behind a lock.
 
     /// How to start the VM.
     public struct Configuration: Sendable {

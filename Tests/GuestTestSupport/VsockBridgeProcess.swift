@@ -10,7 +10,7 @@ import GuestSys
 
 /// A running guest-vsock-bridge with its sockets in a test directory.
 public final class VsockBridgeProcess: @unchecked Sendable {
-    // Sendable for helper threads: the Process is only used through its thread-safe API and `lock`.
+    // Sendable for helper threads: its own fields are immutable; ChildProcess guards the child's status.
 
     /// The vhost-user socket QEMU connects to.
     public let socketPath: String

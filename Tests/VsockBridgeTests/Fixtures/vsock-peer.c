@@ -143,7 +143,9 @@ static int listen_vsock(unsigned port) {
     int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) { perror("vsock-peer: socket(AF_VSOCK)"); return -1; }
     struct sockaddr_vm sa = { .svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_ANY, .svm_port = port };
-    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 64) < 0) {
+    /* A deep backlog: the host may open connections faster than a forking server under TCG accepts them,
+     * and a full accept queue makes the guest kernel answer RST. */
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 1024) < 0) {
         fprintf(stderr, "vsock-peer: listen on port %u: %s\n", port, strerror(errno));
         return -1;
     }
