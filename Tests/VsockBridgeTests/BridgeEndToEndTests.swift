@@ -149,19 +149,28 @@ struct BridgeEndToEndTests {
                 #expect(generated.count == size)
                 #expect(try Payload.sha256(generated) == Payload.sha256(Payload.pattern(size)))
 
-                // 32 connections at once, each with its own data.
+                // 32 connections at once, each with its own data: all open before any transfer starts, and
+                // one thread each (concurrentPerform would run only as many as there are cores).
+                var open: [FileDescriptor] = []
+                for _ in 0..<32 { open.append(try bridge.connect(port: 5000).fd) }
+                #expect(Set(open).count == 32)
                 let failures = ConcurrentFailures()
-                DispatchQueue.concurrentPerform(iterations: 32) { i in
-                    do {
-                        let data = Payload.random(512 << 10, seed: UInt64(i + 100))
-                        let (fd, _) = try bridge.connect(port: 5000)
-                        defer { fd.closeQuietly() }
-                        let back = try Payload.exchange(fd, sending: data)
-                        if back != data { failures.add("connection \(i): \(back.count) bytes back, content differs") }
-                    } catch {
-                        failures.add("connection \(i): \(error)")
+                let group = DispatchGroup()
+                for (i, fd) in open.enumerated() {
+                    group.enter()
+                    Thread.detachNewThread {
+                        defer { group.leave() }
+                        do {
+                            let data = Payload.random(512 << 10, seed: UInt64(i + 100))
+                            let back = try Payload.exchange(fd, sending: data)
+                            if back != data { failures.add("connection \(i): \(back.count) bytes back, content differs") }
+                        } catch {
+                            failures.add("connection \(i): \(error)")
+                        }
                     }
                 }
+                group.wait()
+                open.forEach { $0.closeQuietly() }
                 #expect(failures.all.isEmpty, "\(failures.all)\nbridge log:\n\(bridge.log.suffix(4000))")
 
                 // Guest → host: the guest dials CID 2 port 7000, which lands on <uds>_7000.
