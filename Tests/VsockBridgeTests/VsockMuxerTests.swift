@@ -194,26 +194,35 @@ import Testing
         #expect(h.muxer.connectionCount == 0)
     }
 
-    /// Connections take turns: with one rx buffer at a time, two busy connections alternate.
+    /// Connections take turns for rx buffers: a turn is a burst of at most `burstPackets` packets.
     @Test func connectionsTakeTurnsForRxBuffers() throws {
         let h = try Harness()
         var hostEnds: [FileDescriptor] = []
         for port in [7001, 7002] as [UInt32] {
             let listener = try Sockets.listen(.unix(h.udsPath + "_\(port)"), nonBlocking: false)
-            h.guest(.request, from: port + 100, to: port)
+            h.guest(.request, from: port + 100, to: port, bufAlloc: 1 << 20)
             hostEnds.append(try #require(try Sockets.accept(listener, nonBlocking: false)))
             listener.closeQuietly()
         }
         defer { hostEnds.forEach { $0.closeQuietly() } }
         _ = h.drainRx()  // the two RESPONSEs
-        for fd in hostEnds { try fd.writeAll([UInt8](repeating: 1, count: 20000)) }
+        for fd in hostEnds {
+            try fd.setNonBlocking()
+            _ = try? fd.writeAll([UInt8](repeating: 1, count: 150_000))
+        }
         var order: [UInt32] = []
         h.spin {
             if let packet = h.emitOne() { order.append(packet.header.srcPort) }
-            return order.count >= 6
+            return order.count >= 64
         }
-        let firstSix = Array(order.prefix(6))
-        #expect(Set(firstSix) == [7001, 7002])
-        #expect(zip(firstSix, firstSix.dropFirst()).allSatisfy { $0 != $1 }, "\(firstSix)")
+        #expect(order.count == 64)
+        // Runs of one connection, in order.
+        var runs: [(port: UInt32, length: Int)] = []
+        for port in order {
+            if runs.last?.port == port { runs[runs.count - 1].length += 1 } else { runs.append((port, 1)) }
+        }
+        #expect(runs.count >= 4, "\(runs)")
+        #expect(runs.allSatisfy { $0.length <= VsockMuxer.burstPackets }, "\(runs)")
+        #expect(Set(runs.prefix(2).map(\.port)) == [7001, 7002], "\(runs)")
     }
 }
