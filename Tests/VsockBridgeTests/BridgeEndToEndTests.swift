@@ -242,13 +242,19 @@ struct BridgeEndToEndTests {
         }
     }
 
+    /// Also runs the rings without EVENT_IDX and indirect descriptors, the paths the other tests skip.
     @Test func whenQEMUExitsClientsSeeEndOfFileAndTheBridgeExits() throws {
         let scratch = try ScratchDirectory("bridge-exit")
-        let bridge = try VsockBridgeProcess(directory: scratch.path, guestCID: 5)
+        let bridge = try VsockBridgeProcess(directory: scratch.path, guestCID: 5,
+                                            extraArguments: ["--no-event-idx", "--no-indirect"])
         defer { bridge.stop() }
         try QemuMachine.with(BridgeGuest.configuration(bridge: bridge, name: "exit"), in: scratch.path) { vm in
             try vm.waitForConsole(BridgeGuest.ready, timeout: BridgeGuest.bootTimeout)
             try bridge.waitUntilGuestListens(port: 5000)
+            let data = Payload.random(4 << 20, seed: 5)
+            let (echo, _) = try bridge.connect(port: 5000)
+            #expect(try Payload.exchange(echo, sending: data) == data)
+            echo.closeQuietly()
             let (open, _) = try bridge.connect(port: 5000)
             defer { open.closeQuietly() }
             vm.stop()
