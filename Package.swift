@@ -92,7 +92,7 @@ let package = Package(
         .testTarget(name: "ComposeImageTests", dependencies: ["ComposeImage", "GuestTestSupport"],
                     swiftSettings: strict),
         .testTarget(name: "VsockBridgeTests", dependencies: ["VsockBridge", "GuestSys", "GuestTestSupport"],
-                    swiftSettings: strict),
+                    exclude: ["Fixtures"], swiftSettings: strict),
         .testTarget(name: "EndToEndTests", dependencies: ["GuestClient", "GuestTestSupport"], swiftSettings: strict),
     ]
 )

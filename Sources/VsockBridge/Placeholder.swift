@@ -1,2 +1,0 @@
-// Placeholder until the VsockBridge issue lands.
-enum VsockBridgePlaceholder {}
