@@ -73,11 +73,11 @@ public enum GuestInit {
         if confinement.isMachine { try? Processes.routeCtrlAltDelToInit() }
         let failure = FailurePath(console: console, confinement: confinement, signals: signals, options: options)
 
-        // 3. Modules.
-        let modules = ModuleSteps(console: console, confinement: confinement)
+        // 3. Modules. The module index is dropped after step 4: nothing loads modules later.
+        var modules: ModuleSteps? = ModuleSteps(console: console, confinement: confinement)
         let moduleNames = ModuleList.collect(commandLine: options.modules)
         if !moduleNames.isEmpty {
-            modules.load(moduleNames)
+            modules?.load(moduleNames)
             timeline.record(.modulesLoaded)
         }
 
@@ -90,7 +90,7 @@ public enum GuestInit {
                 console.info("waiting up to \(DurationText.seconds(options.rootWaitMilliseconds)) for root \(spec)")
                 let device = try RootDevice.find(spec, timeoutMilliseconds: options.rootWaitMilliseconds)
                 root = try RootMount.mount(device, options: options, console: console,
-                                           ensureFilesystem: modules.ensureFilesystem)
+                                           ensureFilesystem: { modules?.ensureFilesystem($0) })
                 try SwitchRoot.perform(newRoot: RootMount.newRoot, console: console)
             } catch {
                 failure.fail("\(error)")
@@ -103,10 +103,16 @@ public enum GuestInit {
             root = RootReport.current(table: (try? MountEntry.current()) ?? [], kernelRoot: options.kernelRoot)
             if case .refuse(let reason) = options.dax.check(kernelMountedRootIsDax: root.dax) { failure.fail(reason) }
             console.info("root \(root.source) (\(root.type)) was mounted by the kernel \(root.dax ? "with" : "without") DAX")
+            if let spec = options.root { console.info("guest.root=\(spec) not used: / is not an initramfs") }
+            if options.overlay == .tmpfs {
+                console.warning("guest.overlay=tmpfs ignored: overlays are set up only when booting from an initramfs")
+            }
         case .stayInInitramfs:
             root = RootReport(source: "rootfs", type: "rootfs", dax: false)
             console.info("running from the initramfs (no guest.root)")
         }
+
+        modules = nil
 
         // 5. Host name and loopback.
         if let hostname = options.hostname {

@@ -58,7 +58,8 @@ struct InitProcessTests {
             echo READY >&3
             while :; do sleep 1; done
             """)
-        let ns = try boot("guest.agent=\(path) guest.agent_port=2048 guest.hostname=gk-test guest.modules=virtio_pmem guest.frob=1")
+        let ns = try boot("guest.agent=\(path) guest.agent_port=2048 guest.hostname=gk-test guest.modules=virtio_pmem "
+            + "guest.frob=1 guest.overlay=tmpfs")
         #expect(ns.waitUntil { bootJSON(ns) != nil }, "no boot.json; console:\n\(ns.output)")
 
         let boot = try #require(bootJSON(ns))
@@ -92,6 +93,7 @@ struct InitProcessTests {
         #expect(console.contains("warning: unknown option guest.frob=1 ignored"))
         #expect(console.contains("module virtio_pmem: not loaded") || console.contains("module virtio_pmem: already"))
         #expect(console.contains("boot timeline: init_started"))
+        #expect(console.contains("warning: guest.overlay=tmpfs ignored"))
 
         ns.signal(SIGTERM)
         #expect(ns.waitForEnd() == .init(signal: SIGINT, exitCode: nil), "console:\n\(ns.output)")
