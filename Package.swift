@@ -5,6 +5,17 @@ import PackageDescription
 /// Swift 6 language mode with complete concurrency checking everywhere.
 let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
 
+/// guest-init links glibc, libkmod and libblkid only. `--static-swift-stdlib` still asks for the shared
+/// libstdc++ and libgcc_s (static-stdlib-args.lnk says -lstdc++): in release builds libgcc comes in
+/// statically and `-lstdc++` finds StaticLink/libstdc++.a (a link to gcc's static archive) before the
+/// shared one, because clang puts user -L directories ahead of its own. Where that link dangles (no
+/// gcc 12), the linker skips it and the shared libstdc++ is used as before.
+let guestInitLinking: [LinkerSetting] = [
+    .unsafeFlags(["-Xclang-linker", "-static-libgcc",
+                  "-Xclang-linker", "-L\(Context.packageDirectory)/Sources/guest-init/StaticLink"],
+                 .when(configuration: .release)),
+]
+
 let package = Package(
     name: "GuestKit",
     platforms: [.macOS(.v15)],
@@ -33,7 +44,8 @@ let package = Package(
 
         // PID 1.
         .target(name: "GuestInit", dependencies: ["GuestSys", "CKmod", "CBlkid"], swiftSettings: strict),
-        .executableTarget(name: "guest-init", dependencies: ["GuestInit"], swiftSettings: strict),
+        .executableTarget(name: "guest-init", dependencies: ["GuestInit"], exclude: ["StaticLink"],
+                          swiftSettings: strict, linkerSettings: guestInitLinking),
 
         // Wire: generated protobuf code, then ttRPC framing and dispatch (no OS calls).
         .target(name: "GuestProto", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],

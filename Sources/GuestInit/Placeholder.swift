@@ -1,2 +1,0 @@
-// Placeholder until the GuestInit issue lands.
-enum GuestInitPlaceholder {}

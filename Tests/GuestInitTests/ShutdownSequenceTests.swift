@@ -1,0 +1,23 @@
+import GuestInit
+import GuestSys
+import Testing
+
+@Suite struct ShutdownSequenceTests {
+    @Test func unmountsNewestFirstAndLeavesRoot() {
+        let table = MountEntry.parseTable("""
+            /dev/root / ext4 ro 0 0
+            proc /proc proc rw 0 0
+            devtmpfs /dev devtmpfs rw 0 0
+            devpts /dev/pts devpts rw 0 0
+            tmpfs /run tmpfs rw 0 0
+            tmpfs /run tmpfs rw 0 0
+            overlay /run/containers/a overlay rw 0 0
+            """)
+        #expect(UnmountPlan.order(table) == ["/run/containers/a", "/run", "/run", "/dev/pts", "/dev", "/proc"])
+    }
+
+    @Test func kinds() {
+        #expect(ShutdownKind.powerOff.description == "power-off")
+        #expect(ShutdownKind.reboot.description == "reboot")
+    }
+}

@@ -1,0 +1,23 @@
+# guest-init (issue 2): test prerequisites, the release link check and the benchmark.
+# Tests need mke2fs/mkfs.erofs (libblkid on real images), unshare (namespaced PID 1), modprobe (the
+# reference order for libkmod) and Debian's cloud-kernel module tree.
+DEBIAN_PACKAGES += e2fsprogs erofs-utils util-linux kmod libkmod-dev libblkid-dev binutils
+TEST_PREREQS += debian-kernel
+EXTRA_TESTS += init-links
+BENCHES += bench-init
+
+.PHONY: init-release init-links bench-init
+init-release: ## Release build of guest-init (static Swift runtime), as `make release` builds it
+	$(SWIFT) build -c release --static-swift-stdlib --product guest-init
+
+init-links: init-release ## Check that release guest-init needs only glibc, libkmod and libblkid (readelf -d)
+	@needed=$$(readelf -d "$(RELEASE_DIR)/guest-init" | awk '/\(NEEDED\)/{gsub(/[][]/, "", $$5); print $$5}' | sort | tr '\n' ' '); \
+	echo "init-links: guest-init DT_NEEDED: $$needed"; \
+	for lib in $$needed; do case "$$lib" in \
+	  libc.so.*|libm.so.*|ld-linux-*|libkmod.so.*|libblkid.so.*) ;; \
+	  *) echo "init-links: guest-init must not need $$lib (see guestInitLinking in Package.swift)"; exit 1 ;; \
+	esac; done
+
+bench-init: init-release ## Benchmark guest-init: start → stand-in agent started (median of 50), idle private dirty memory
+	$(SWIFT) build --product guestkit-bench
+	"$(DEBUG_DIR)/guestkit-bench" init --guest-init "$(RELEASE_DIR)/guest-init" --runs 50
