@@ -37,7 +37,7 @@ let package = Package(
 
         // Wire: generated protobuf code, then ttRPC framing and dispatch (no OS calls).
         .target(name: "GuestProto", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
-                exclude: ["guestkit"], swiftSettings: strict),
+                exclude: ["guestkit", "ttrpc"], swiftSettings: strict),
         .target(name: "TTRPC", dependencies: ["GuestProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 swiftSettings: strict),
 
@@ -83,7 +83,7 @@ let package = Package(
         .testTarget(name: "GuestSysTests", dependencies: ["GuestSys", "GuestTestSupport"], swiftSettings: strict),
         .testTarget(name: "GuestInitTests", dependencies: ["GuestInit", "GuestSys", "GuestTestSupport"],
                     swiftSettings: strict),
-        .testTarget(name: "TTRPCTests", dependencies: ["TTRPC", "GuestProto"], swiftSettings: strict),
+        .testTarget(name: "TTRPCTests", dependencies: ["TTRPC", "GuestProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")], swiftSettings: strict),
         .testTarget(name: "GuestAgentTests", dependencies: ["GuestAgent", "GuestClient", "GuestTestSupport"],
                     swiftSettings: strict),
         .testTarget(name: "GuestClientTests", dependencies: ["GuestClient", "GuestTestSupport"], swiftSettings: strict),
