@@ -43,7 +43,7 @@ let package = Package(
 
         // The agent inside the guest.
         .target(name: "GuestAgent", dependencies: ["GuestSys", "TTRPC", "GuestProto"], swiftSettings: strict),
-        .executableTarget(name: "guest-agent", dependencies: ["GuestAgent"], swiftSettings: strict),
+        .executableTarget(name: "guest-agent", dependencies: ["GuestAgent", "GuestSys"], swiftSettings: strict),
 
         // Host side: client library and CLI.
         .target(name: "GuestClient", dependencies: ["GuestSys", "TTRPC", "GuestProto"], swiftSettings: strict),
