@@ -34,7 +34,7 @@ check-protos: $(PROTOC_GEN_SWIFT) ## Fail when the committed generated protobuf 
 	done; echo "check-protos: generated code is current"
 
 $(AGENT_PYDEPS)/.installed:
-	python3 -m pip install --quiet --disable-pip-version-check --target $(AGENT_PYDEPS) '$(AGENT_PY_PROTOBUF)'
+	python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --target $(AGENT_PYDEPS) '$(AGENT_PY_PROTOBUF)'
 	touch $@
 
 agent-wire-check: $(AGENT_PYDEPS)/.installed ## Independent wire check: Python protobuf + hand-written ttRPC framing against the built guest-agent

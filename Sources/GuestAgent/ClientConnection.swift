@@ -78,7 +78,12 @@ final class ClientConnection: PollTarget {
                 close(reason: error.description)
                 return
             }
-            switch agent.methods.handle(frame, streams: &streams, context: self) {
+            // Handlers may look at this connection (AttachStdio checks its open calls), so the table works
+            // on a copy of the open streams rather than holding an exclusive access to the property.
+            var open = streams
+            let action = agent.methods.handle(frame, streams: &open, context: self)
+            streams = open
+            switch action {
             case .respond(let bytes):
                 send(bytes)
             case .deferred:

@@ -33,6 +33,7 @@ final class EventLoop {
         let current = interests[fd.rawValue]
         if current == events { return }
         if events.isEmpty {
+            guard current != nil else { return }
             try poller.remove(fd)
             interests[fd.rawValue] = nil
         } else if current == nil {
