@@ -46,9 +46,11 @@ let package = Package(
         .executableTarget(name: "guest-agent", dependencies: ["GuestAgent", "GuestSys"], swiftSettings: strict),
 
         // Host side: client library and CLI.
-        .target(name: "GuestClient", dependencies: ["GuestSys", "TTRPC", "GuestProto"], swiftSettings: strict),
+        .target(name: "GuestClient", dependencies: ["GuestSys", "TTRPC", "GuestProto",
+                                              .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                swiftSettings: strict),
         .executableTarget(name: "guestctl", dependencies: [
-            "GuestClient", "GuestSys",
+            "GuestClient", "GuestSys", "GuestProto",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
 
@@ -84,7 +86,8 @@ let package = Package(
         .testTarget(name: "GuestInitTests", dependencies: ["GuestInit", "GuestSys", "GuestTestSupport"],
                     swiftSettings: strict),
         .testTarget(name: "TTRPCTests", dependencies: ["TTRPC", "GuestProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")], swiftSettings: strict),
-        .testTarget(name: "GuestAgentTests", dependencies: ["GuestAgent", "GuestClient", "GuestTestSupport"],
+        .testTarget(name: "GuestAgentTests", dependencies: ["GuestAgent", "GuestClient", "GuestTestSupport", "GuestSys", "GuestProto", "TTRPC"],
+                    exclude: ["WireCheck"],
                     swiftSettings: strict),
         .testTarget(name: "GuestClientTests", dependencies: ["GuestClient", "GuestTestSupport"], swiftSettings: strict),
         .testTarget(name: "ComposeKernelTests", dependencies: ["ComposeKernel", "GuestTestSupport"],
