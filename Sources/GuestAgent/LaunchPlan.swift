@@ -58,7 +58,9 @@ struct LaunchPlan: Equatable {
 
         if name.contains("/") {
             // A relative path is relative to the process's working directory, where execve will look.
-            let full = name.hasPrefix("/") ? name : (cwd.hasSuffix("/") ? cwd : cwd + "/") + name
+            var relative = Substring(name)
+            while relative.hasPrefix("./") { relative = relative.dropFirst(2) }
+            let full = name.hasPrefix("/") ? name : (cwd.hasSuffix("/") ? cwd : cwd + "/") + relative
             guard fileExists(full) else { throw .programNotFound(program: full, searched: nil) }
             guard resolveProgram(full, searchPath) != nil else { throw .programNotExecutable(full) }
             program = name.hasPrefix("/") ? name : full

@@ -38,7 +38,7 @@ public enum GuestClientError: Error, CustomStringConvertible, Sendable {
 }
 
 /// How a remote process ended.
-public struct ExitStatus: Sendable, Equatable, CustomStringConvertible {
+public struct ProcessExit: Sendable, Equatable, CustomStringConvertible {
     public var code: Int32
     /// The signal that killed it, 0 when it exited.
     public var signal: Int32
@@ -108,23 +108,23 @@ public final class GuestClient: Sendable {
     }
 
     /// Waits for the process to end; its attached output streams have all reached EOF by then.
-    public func wait(_ id: String, timeoutNanoseconds: Int64 = 0) throws(GuestClientError) -> ExitStatus {
+    public func wait(_ id: String, timeoutNanoseconds: Int64 = 0) throws(GuestClientError) -> ProcessExit {
         var request = Guestkit_V1_WaitProcessRequest()
         request.id = id
         let response: Guestkit_V1_WaitProcessResponse = try channel.call("WaitProcess", request,
                                                                          timeoutNanoseconds: timeoutNanoseconds)
-        return ExitStatus(response)
+        return ProcessExit(response)
     }
 
     /// Starts a WaitProcess and returns at once; `completion` runs on the channel's reader thread.
-    public func wait(_ id: String, completion: @escaping @Sendable (Result<ExitStatus, GuestClientError>) -> Void) {
+    public func wait(_ id: String, completion: @escaping @Sendable (Result<ProcessExit, GuestClientError>) -> Void) {
         var request = Guestkit_V1_WaitProcessRequest()
         request.id = id
         let payload: [UInt8] = (try? request.serializedBytes()) ?? []
         channel.start(service: Self.service, method: "WaitProcess", payload: payload) { result in
             completion(result.flatMap { bytes in
                 do {
-                    return .success(ExitStatus(try Guestkit_V1_WaitProcessResponse(serializedBytes: bytes)))
+                    return .success(ProcessExit(try Guestkit_V1_WaitProcessResponse(serializedBytes: bytes)))
                 } catch {
                     return .failure(.protocolError("WaitProcess response: \(error)"))
                 }

@@ -25,7 +25,7 @@ public struct ProcessRun: Sendable {
 
     /// Runs to completion. `started` is called once the process runs (e.g. to start forwarding resizes).
     public func run(on client: GuestClient,
-                    started: (Guestkit_V1_StartProcessResponse) -> Void = { _ in }) throws(GuestClientError) -> ExitStatus {
+                    started: (Guestkit_V1_StartProcessResponse) -> Void = { _ in }) throws(GuestClientError) -> ProcessExit {
         var request = self.request
         request.stdin = stdin != nil
         request.stdout = stdout != nil

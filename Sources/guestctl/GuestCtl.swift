@@ -103,7 +103,7 @@ struct Exec: ParsableCommand {
         defer { terminal?.restore() }
         let run = ProcessRun(request: request, stdin: interactive ? .standardInput : nil, stdout: .standardOutput,
                              stderr: tty ? nil : .standardError)
-        let status: ExitStatus
+        let status: ProcessExit
         do {
             status = try run.run(on: client) { started in
                 terminal?.watchResizes { size in
@@ -193,7 +193,7 @@ struct Wait: ParsableCommand {
     @Argument(help: "Process id.") var id: String
 
     func run() throws {
-        let status: ExitStatus
+        let status: ProcessExit
         do { status = try agent.connect().wait(id) } catch let error as ValidationError { throw error } catch { throw fail(error) }
         print("\(id) \(status)")
         throw ExitCode(status.shellCode)
