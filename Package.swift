@@ -1,4 +1,4 @@
-// swift-tools-version: 6.0
+// swift-tools-version: 6.1
 // GuestKit: the guest side of micro-VM containers (init, agent) and the host tools that bake and reach it.
 import PackageDescription
 
@@ -18,7 +18,9 @@ let package = Package(
         .library(name: "GuestClient", targets: ["GuestClient"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        // No default traits: BinaryDelimitedStreams imports all of Foundation (and with it ICU, ~60 MB) into
+        // everything linking SwiftProtobuf, the guest agent included. The generated code needs neither trait.
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0", traits: []),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
