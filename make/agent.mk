@@ -44,9 +44,10 @@ agent-wire-check: $(AGENT_PYDEPS)/.installed ## Independent wire check: Python p
 	PYTHONPATH=$(AGENT_PYDEPS):$(AGENT_PYWIRE) python3 Tests/GuestAgentTests/WireCheck/agent_wire_check.py \
 	  --agent "$(DEBUG_DIR)/guest-agent"
 
+# Both with --static-swift-stdlib: the same flags in the same build directory, so neither build undoes the other.
 agent-bench: ## Agent benchmarks: exec round trip, stdout throughput, idle memory and descriptors
 	$(SWIFT) build -c release --static-swift-stdlib --product guest-agent
-	$(SWIFT) build -c release --product guestkit-bench
+	$(SWIFT) build -c release --static-swift-stdlib --product guestkit-bench
 	"$(RELEASE_DIR)/guestkit-bench" agent --agent "$(RELEASE_DIR)/guest-agent" --scratch $(OUT)/agent-bench
 
 agent-linkage: ## Show that the static release guest-agent links no Foundation/ICU shared library

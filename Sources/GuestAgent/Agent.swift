@@ -21,7 +21,7 @@ public final class Agent: PollTarget {
 
     let options: AgentOptions
     let loop: EventLoop
-    let scratch = ScratchBuffer(size: 128 << 10)
+    let scratch = ScratchBuffer(size: 256 << 10)
     var methods: MethodTable<ClientConnection>
     private let listener: FileDescriptor
     private let signals: SignalDescriptor

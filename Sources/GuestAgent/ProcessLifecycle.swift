@@ -5,6 +5,9 @@ import TTRPC
 /// A process's life in the agent, in order: start (descriptors, spawn), attach (a connection becomes a
 /// stream), exit (reap, drain), completion (answer the waiters, forget it).
 extension Agent {
+    /// Pipe and socket buffer size of an attached output stream.
+    static let attachedPipeSize: Int32 = 1 << 20
+
     // MARK: Start
 
     func startProcess(_ request: Guestkit_V1_StartProcessRequest) throws(AgentError) -> Guestkit_V1_StartProcessResponse {
@@ -183,8 +186,14 @@ extension Agent {
             socket.closeQuietly()
             return
         }
+        // Attached and drained from now on: a larger pipe and send buffer mean fewer wake-ups per megabyte
+        // (the 64 KiB default stays the bound for output nobody reads yet). Best effort: a pty has no pipe
+        // size and vsock sizes its buffers its own way.
+        if process.terminal == nil { _ = try? source.setPipeSize(Self.attachedPipeSize) }
+        try? Sockets.setBufferSizes(socket, send: Self.attachedPipeSize)
         let pump = OutputPump(label: label, source: source, sink: socket, initialBytes: unsent,
-                              processExited: process.exit != nil, loop: loop, scratch: scratch) { [unowned self, unowned process] in
+                              processExited: process.exit != nil, sourceIsPipe: process.terminal == nil,
+                              loop: loop, scratch: scratch) { [unowned self, unowned process] in
             completeIfReady(process)
         }
         if stream == .stdout { process.stdout = .attached(pump) } else { process.stderr = .attached(pump) }

@@ -49,9 +49,11 @@ struct PendingBytes {
 ///
 /// The exit rule lives here: while the process runs, an empty source means "wait"; once it has been reaped
 /// (`processDidExit`), everything it wrote is already in the pipe (or in the pty, which a read flushes), so
-/// the first empty read ends the stream — even when a background child still holds the pipe open. The
-/// pump then closes the connection (EOF to the host) and reports that it finished; only after every output
-/// pump of a process has finished does WaitProcess answer.
+/// the first empty read ends the stream — even when a background child still holds the pipe open. A child
+/// that keeps *writing* cannot hold it open either: after the reap the pump moves at most what the source
+/// held at that moment (FIONREAD; plus slack for a pty, whose line discipline may still hold bytes the count
+/// misses). The pump then closes the connection (EOF to the host) and reports that it finished; only after
+/// every output pump of a process has finished does WaitProcess answer.
 final class OutputPump: PollTarget {
     let label: String
     private let source: FileDescriptor
@@ -63,18 +65,32 @@ final class OutputPump: PollTarget {
     private var processExited = false
     private(set) var finished = false
     private let onFinish: () -> Void
+    /// A pipe source goes to the socket with splice(2), no copy through user space; a pty cannot be spliced,
+    /// and a sink that refuses splice (EINVAL) turns it off for good.
+    private var splicing: Bool
+    private let sourceIsPipe: Bool
+    /// After the reap: how many more bytes the process may still be owed; nil while it runs.
+    private var drainBudget: Int?
 
     /// `initialBytes` go to the host before any of the source's (e.g. the AttachStdio response).
     init(label: String, source: FileDescriptor, sink: FileDescriptor?, initialBytes: [UInt8], processExited: Bool,
-         loop: EventLoop, scratch: ScratchBuffer, onFinish: @escaping () -> Void) {
+         sourceIsPipe: Bool = false, loop: EventLoop, scratch: ScratchBuffer, onFinish: @escaping () -> Void) {
+        self.splicing = sourceIsPipe && sink != nil
+        self.sourceIsPipe = sourceIsPipe
         self.label = label
         self.source = source
         self.sink = sink
         self.loop = loop
         self.scratch = scratch
         self.pending = PendingBytes(initialBytes)
-        self.processExited = processExited
         self.onFinish = onFinish
+        if processExited { markExited() }
+    }
+
+    private func markExited() {
+        processExited = true
+        let held = (try? source.readableByteCount()) ?? 0
+        drainBudget = held + (sourceIsPipe ? 0 : 1 << 20)
     }
 
     func start() {
@@ -90,8 +106,15 @@ final class OutputPump: PollTarget {
     }
 
     func processDidExit() {
-        processExited = true
+        markExited()
         pump()
+    }
+
+    /// How much the next read or splice may take.
+    private func allowance(_ size: Int) -> Int { min(size, drainBudget ?? size) }
+
+    private func moved(_ n: Int) {
+        if let budget = drainBudget { drainBudget = budget - n }
     }
 
     func ready(_ fd: FileDescriptor, _ events: PollEvents) { pump() }
@@ -108,8 +131,29 @@ final class OutputPump: PollTarget {
                 }
                 if !pending.isEmpty { continue }
             }
-            switch source.readNonBlocking(into: scratch.bytes) {
+            if let budget = drainBudget, budget <= 0 { return finish() }
+            if splicing, let sink {
+                switch source.spliceNonBlocking(to: sink, count: allowance(1 << 20)) {
+                case .bytes(let n):
+                    moved(n)
+                    continue
+                case .endOfFile:
+                    return finish()
+                case .wouldBlock:
+                    // Empty pipe or full socket? A pipe still holding bytes means the socket is full.
+                    if ((try? source.readableByteCount()) ?? 0) > 0 { return wait(sinkWritable: true) }
+                    if processExited { return finish() }
+                    return wait(sinkWritable: false)
+                case .failed(let error) where error.code == Errno.EINVAL:
+                    splicing = false
+                    continue
+                case .failed(let error):
+                    return hostGone(error)
+                }
+            }
+            switch source.readNonBlocking(into: UnsafeMutableRawBufferPointer(rebasing: scratch.bytes[0..<allowance(scratch.bytes.count)])) {
             case .bytes(let n):
+                moved(n)
                 guard let sink else { continue }
                 let chunk = UnsafeRawBufferPointer(rebasing: scratch.bytes[0..<n])
                 switch sink.writeNonBlocking(chunk) {

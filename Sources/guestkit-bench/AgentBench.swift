@@ -23,7 +23,12 @@ struct AgentBench: ParsableCommand {
     var catMebibytes: Int = 512
 
     func run() throws {
+        // Socket paths and agent addresses want an absolute directory.
+        let scratch = URL(fileURLWithPath: self.scratch).standardizedFileURL.path
         try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        // A freshly linked binary's pages are dirty in the page cache until written back, and smaps counts
+        // them as the agent's private dirty memory: write them back first so the figure is the agent's own.
+        FileSystem.syncAll()
         let size = (try? FileManager.default.attributesOfItem(atPath: agent)[.size] as? Int) ?? 0
         print("agent: binary \(agent), \(String(format: "%.1f", Double(size) / 1_048_576)) MiB")
         let linked = try AgentBenchCommand.output(["ldd", agent])
@@ -49,7 +54,7 @@ struct AgentBench: ParsableCommand {
         let attached = try (0..<attachedRuns).map { _ in try roundTripWithStdout(client, trueRequest) }
         print("agent: exec /bin/true round trip, stdout attached (\(attachedRuns) runs): \(summary(attached))")
 
-        let file = try largeFile()
+        let file = try largeFile(in: scratch)
         var rates: [Double] = []
         for _ in 0..<3 { rates.append(try catThroughput(client, file)) }
         let sorted = rates.sorted()
@@ -91,7 +96,7 @@ struct AgentBench: ParsableCommand {
     }
 
     /// A file of `catMebibytes` MiB of random bytes (reused when already the right size).
-    func largeFile() throws -> String {
+    func largeFile(in scratch: String) throws -> String {
         let path = scratch + "/large-\(catMebibytes)M"
         let want = catMebibytes << 20
         if let existing = try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int, existing == want { return path }

@@ -221,6 +221,18 @@ import TTRPC
         #expect(dead())
     }
 
+    @Test func backgroundChildThatKeepsWritingDoesNotHoldTheExit() throws {
+        // `yes` inherits the pipe and never stops writing; the shell's own line must still arrive, then the exit.
+        let started = try client.startProcess(startRequest(["sh", "-c", "yes background & echo done-marker"]) { $0.stdout = true })
+        defer { try? Processes.signal(-started.pid, Signal.kill) }
+        let out = try client.attach(started.id, .stdout)
+        defer { out.closeQuietly() }
+        let status = try client.wait(started.id, timeoutNanoseconds: 30_000_000_000)
+        #expect(status == ProcessExit(code: 0, signal: 0))
+        let text = String(decoding: try readAll(out), as: UTF8.self)
+        #expect(text.contains("done-marker\n"))
+    }
+
     @Test func listsRunningAndExitedProcesses() throws {
         _ = try client.startProcess(startRequest(["sleep", "30"], id: "listed-running"))
         _ = try client.startProcess(startRequest(["sh", "-c", "exit 9"], id: "listed-exited"))
