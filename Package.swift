@@ -1,4 +1,4 @@
-// swift-tools-version: 6.0
+// swift-tools-version: 6.1
 // GuestKit: the guest side of micro-VM containers (init, agent) and the host tools that bake and reach it.
 import PackageDescription
 
@@ -29,7 +29,9 @@ let package = Package(
         .library(name: "GuestClient", targets: ["GuestClient"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        // No default traits: BinaryDelimitedStreams imports all of Foundation (and with it ICU, ~60 MB) into
+        // everything linking SwiftProtobuf, the guest agent included. The generated code needs neither trait.
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0", traits: []),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
@@ -49,18 +51,20 @@ let package = Package(
 
         // Wire: generated protobuf code, then ttRPC framing and dispatch (no OS calls).
         .target(name: "GuestProto", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
-                exclude: ["guestkit"], swiftSettings: strict),
+                exclude: ["guestkit", "ttrpc"], swiftSettings: strict),
         .target(name: "TTRPC", dependencies: ["GuestProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 swiftSettings: strict),
 
         // The agent inside the guest.
         .target(name: "GuestAgent", dependencies: ["GuestSys", "TTRPC", "GuestProto"], swiftSettings: strict),
-        .executableTarget(name: "guest-agent", dependencies: ["GuestAgent"], swiftSettings: strict),
+        .executableTarget(name: "guest-agent", dependencies: ["GuestAgent", "GuestSys"], swiftSettings: strict),
 
         // Host side: client library and CLI.
-        .target(name: "GuestClient", dependencies: ["GuestSys", "TTRPC", "GuestProto"], swiftSettings: strict),
+        .target(name: "GuestClient", dependencies: ["GuestSys", "TTRPC", "GuestProto",
+                                              .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                swiftSettings: strict),
         .executableTarget(name: "guestctl", dependencies: [
-            "GuestClient", "GuestSys",
+            "GuestClient", "GuestSys", "GuestProto",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
 
@@ -95,10 +99,12 @@ let package = Package(
         .testTarget(name: "GuestSysTests", dependencies: ["GuestSys", "GuestTestSupport"], swiftSettings: strict),
         .testTarget(name: "GuestInitTests", dependencies: ["GuestInit", "GuestSys", "GuestTestSupport"],
                     swiftSettings: strict),
-        .testTarget(name: "TTRPCTests", dependencies: ["TTRPC", "GuestProto"], swiftSettings: strict),
-        .testTarget(name: "GuestAgentTests", dependencies: ["GuestAgent", "GuestClient", "GuestTestSupport"],
+        .testTarget(name: "TTRPCTests", dependencies: ["TTRPC", "GuestProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")], swiftSettings: strict),
+        .testTarget(name: "GuestAgentTests", dependencies: ["GuestAgent", "GuestClient", "GuestTestSupport", "GuestSys", "GuestProto", "TTRPC"],
+                    exclude: ["WireCheck"],
                     swiftSettings: strict),
-        .testTarget(name: "GuestClientTests", dependencies: ["GuestClient", "GuestTestSupport"], swiftSettings: strict),
+        .testTarget(name: "GuestClientTests", dependencies: ["GuestClient", "GuestTestSupport", "GuestSys", "GuestProto"],
+                    swiftSettings: strict),
         .testTarget(name: "ComposeKernelTests", dependencies: ["ComposeKernel", "GuestTestSupport"],
                     swiftSettings: strict),
         .testTarget(name: "ComposeImageTests", dependencies: ["ComposeImage", "GuestTestSupport"],

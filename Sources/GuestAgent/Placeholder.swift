@@ -1,2 +1,0 @@
-// Placeholder until the GuestAgent issue lands.
-enum GuestAgentPlaceholder {}

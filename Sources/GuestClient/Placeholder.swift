@@ -1,2 +1,0 @@
-// Placeholder until the GuestClient issue lands.
-enum GuestClientPlaceholder {}

@@ -1,0 +1,188 @@
+import Foundation
+import GuestProto
+import GuestSys
+import SwiftProtobuf
+import Synchronization
+import TTRPC
+
+/// A ttRPC client connection: many calls in flight at once on odd stream ids, answered in any order. A
+/// reader thread takes response frames off the socket and completes the matching call; callers block on
+/// their own call only, so a WaitProcess can be outstanding while ResizeTerminal calls go through.
+public final class RPCChannel: Sendable {
+    private struct State {
+        var nextStreamID: UInt32 = 1
+        var pending: [UInt32: @Sendable (Result<[UInt8], GuestClientError>) -> Void] = [:]
+        /// Set once the connection is gone; later calls fail with it at once.
+        var failure: GuestClientError?
+    }
+
+    private let fd: FileDescriptor
+    private let state = Mutex(State())
+    /// Held while one frame is written, so frames of concurrent calls never interleave.
+    private let writeLock = Mutex(())
+    public let peer: String
+
+    /// Takes over a connected blocking socket and starts the reader thread.
+    public init(fd: FileDescriptor, peer: String) {
+        self.fd = fd
+        self.peer = peer
+        let reader = Thread { [self] in readLoop() }
+        reader.name = "ttrpc-reader"
+        reader.start()
+    }
+
+    /// Starts a call; `completion` runs on the reader thread (or at once when the channel is closed).
+    public func start(service: String, method: String, payload: [UInt8], timeoutNanoseconds: Int64 = 0,
+                      completion: @escaping @Sendable (Result<[UInt8], GuestClientError>) -> Void) {
+        let streamID: UInt32? = state.withLock { s in
+            if s.failure != nil { return nil }
+            let id = s.nextStreamID
+            s.nextStreamID &+= 2
+            s.pending[id] = completion
+            return id
+        }
+        guard let streamID else {
+            completion(.failure(state.withLock { $0.failure } ?? .connectionClosed(peer, "closed")))
+            return
+        }
+        var request = Ttrpc_Request()
+        request.service = service
+        request.method = method
+        request.payload = Data(payload)
+        request.timeoutNano = timeoutNanoseconds
+        let bytes: [UInt8]
+        do {
+            bytes = Frame(streamID: streamID, type: .request, payload: try request.serializedBytes()).encoded()
+        } catch {
+            finish(streamID, .failure(.protocolError("cannot encode the request: \(error)")))
+            return
+        }
+        guard bytes.count - FrameHeader.size <= FrameHeader.maxPayload else {
+            finish(streamID, .failure(.protocolError("\(method) request is \(bytes.count) bytes, over ttRPC's 4 MiB limit")))
+            return
+        }
+        // Array's withUnsafeBytes is not typed-throws: the send loop runs inside and hands its error out.
+        let written: SysError? = writeLock.withLock { _ in
+            bytes.withUnsafeBytes { raw -> SysError? in
+                do throws(SysError) {
+                    try Self.sendAll(fd, raw)
+                    return nil
+                } catch {
+                    return error
+                }
+            }
+        }
+        if let written {
+            fail(.connectionClosed(peer, "sending \(method): \(written)"))
+        }
+    }
+
+    private static func sendAll(_ fd: FileDescriptor, _ buffer: UnsafeRawBufferPointer) throws(SysError) {
+        var offset = 0
+        while offset < buffer.count {
+            offset += try Sockets.send(fd, UnsafeRawBufferPointer(rebasing: buffer[offset...]))
+        }
+    }
+
+    /// A blocking call: the response message, or the error status the agent answered.
+    public func call<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(
+        _ method: String, _ request: Request, service: String = GuestClient.service, timeoutNanoseconds: Int64 = 0
+    ) throws(GuestClientError) -> Response {
+        let payload: [UInt8]
+        do { payload = try request.serializedBytes() } catch { throw .protocolError("cannot encode \(method): \(error)") }
+        let slot = ResultSlot()
+        start(service: service, method: method, payload: payload, timeoutNanoseconds: timeoutNanoseconds) { result in
+            slot.fill(result)
+        }
+        let bytes = try slot.wait().get()
+        do {
+            return try Response(serializedBytes: bytes)
+        } catch {
+            throw .protocolError("\(method) response is not a \(Response.protoMessageName): \(error)")
+        }
+    }
+
+    /// Ends the connection; calls in flight fail.
+    public func close() {
+        fail(.connectionClosed(peer, "closed by the client"))
+    }
+
+    private func finish(_ streamID: UInt32, _ result: Result<[UInt8], GuestClientError>) {
+        let completion = state.withLock { $0.pending.removeValue(forKey: streamID) }
+        completion?(result)
+    }
+
+    /// Marks the channel dead, wakes the reader (shutdown, not close: it may be inside read) and fails
+    /// every call in flight.
+    private func fail(_ error: GuestClientError) {
+        let pending = state.withLock { s -> [@Sendable (Result<[UInt8], GuestClientError>) -> Void] in
+            if s.failure == nil { s.failure = error }
+            let all = Array(s.pending.values)
+            s.pending = [:]
+            return all
+        }
+        try? Sockets.shutdown(fd, .both)
+        for completion in pending { completion(.failure(error)) }
+    }
+
+    private func readLoop() {
+        var decoder = FrameDecoder()
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        outer: while true {
+            let n: Int
+            do {
+                n = try buffer.withUnsafeMutableBytes { raw in try fd.read(into: raw) }
+            } catch {
+                fail(.connectionClosed(peer, "\(error)"))
+                break
+            }
+            if n == 0 {
+                fail(.connectionClosed(peer, "the agent closed the connection"))
+                break
+            }
+            decoder.append(buffer[0..<n])
+            while true {
+                let frame: Frame
+                do {
+                    guard let next = try decoder.next() else { break }
+                    frame = next
+                } catch {
+                    fail(.protocolError("from \(peer): \(error)"))
+                    break outer
+                }
+                guard frame.type == .response else { continue }
+                let result: Result<[UInt8], GuestClientError>
+                do {
+                    let response = try Ttrpc_Response(serializedBytes: frame.payload)
+                    if response.hasStatus && response.status.code != 0 {
+                        result = .failure(.rpc(RPCError(StatusCode(wire: response.status.code), response.status.message)))
+                    } else {
+                        result = .success([UInt8](response.payload))
+                    }
+                } catch {
+                    result = .failure(.protocolError("response on stream \(frame.streamID) is not a ttrpc.Response: \(error)"))
+                }
+                finish(frame.streamID, result)
+            }
+        }
+        // The reader is the last user of the descriptor: close it here, never under a blocked read.
+        fd.closeQuietly()
+    }
+}
+
+/// One call's result, handed from the reader thread to the caller.
+final class ResultSlot: @unchecked Sendable {
+    // The semaphore orders the single write of `result` before the single read after `wait()`.
+    private var result: Result<[UInt8], GuestClientError>?
+    private let ready = DispatchSemaphore(value: 0)
+
+    func fill(_ value: Result<[UInt8], GuestClientError>) {
+        result = value
+        ready.signal()
+    }
+
+    func wait() -> Result<[UInt8], GuestClientError> {
+        ready.wait()
+        return result!
+    }
+}

@@ -1,2 +1,0 @@
-// Placeholder until the GuestProto issue lands.
-enum GuestProtoPlaceholder {}

@@ -1,2 +1,0 @@
-// Placeholder until the TTRPC issue lands.
-enum TTRPCPlaceholder {}

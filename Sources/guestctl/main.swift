@@ -1,2 +1,0 @@
-// Placeholder until its issue lands.
-print("guestctl: not built yet")
