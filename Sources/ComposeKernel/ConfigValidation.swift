@@ -178,7 +178,8 @@ struct DropExplainer {
         var reasons: [String] = []
         for (definition, prompt) in prompts {
             if let condition = prompt.condition, condition.evaluate(values) == .no {
-                reasons.append("its prompt shows only if \(describe(expression: condition, wanted: .yes))")
+                let (text, hints) = describe(expression: condition, wanted: .yes)
+                reasons.append((["its prompt shows only if \(text)"] + hints).joined(separator: "; "))
                 continue
             }
             if let hidden = definition.visibility.first(where: { $0.expression.evaluate(values) == .no }) {
@@ -262,6 +263,9 @@ struct DropExplainer {
             return config.satisfies(requested) ? nil : "\(symbol) was requested at \(requested.location) but dropped too"
         }
         let promptable = tree.definitions[symbol]?.contains { !$0.prompts.isEmpty } ?? false
-        return promptable ? "\(symbol) is not requested: add CONFIG_\(symbol)=y" : nil
+        if promptable { return "\(symbol) is not requested: add CONFIG_\(symbol)=y" }
+        let selectedBy = selectors(of: symbol, includeInactive: true)
+        guard !selectedBy.isEmpty else { return nil }
+        return "\(symbol) has no prompt; it is selected by \(describe(selectors: selectedBy))"
     }
 }

@@ -4,7 +4,7 @@
 /// Suggests the nearest known name to an unknown one.
 public enum SymbolSuggestion {
     /// The closest name, if one is near enough to be a plausible typo (distance at most a third of
-    /// the name's length, and at least 1 allowed).
+    /// the name's length, and at least 2 allowed), else the shortest name that extends it.
     public static func closest(to name: String, among candidates: some Sequence<String>) -> String? {
         let target = Array(name.utf8)
         let limit = max(2, target.count / 3)
@@ -18,8 +18,9 @@ public enum SymbolSuggestion {
                 best = (candidate, distance)
             }
         }
-        guard let best, best.distance > 0 || best.name != name else { return nil }
-        return best.name
+        if let best { return best.distance > 0 || best.name != name ? best.name : nil }
+        // A dropped suffix (EROFS for EROFS_FS) is too far by distance but still the obvious guess.
+        return candidates.filter { $0.hasPrefix(name + "_") || $0.hasPrefix(name + "-") }.min { $0.count < $1.count }
     }
 
     /// Optimal-string-alignment distance, or nil once it is certain to exceed `bound`.
