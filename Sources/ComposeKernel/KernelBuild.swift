@@ -51,8 +51,15 @@ public struct KernelBuilder: Sendable {
         let compiler = "\(configurator.crossCompile ?? "")gcc"
         let version = (try? HostCommand(compiler, ["--version"]).output())?.split(separator: "\n").first.map(String.init) ?? "no \(compiler)"
         let inputs = ["guestkit-kernel-1", configurator.source.identity, plan.arch.rawValue, configurator.crossCompile ?? "",
-                      version, makeVariables.joined(separator: " "), plan.request.text]
+                      version, makeVariables.joined(separator: " ")]
+            + plan.request.entries.map(\.line).sorted()  // the order of distinct symbols does not change the result
         return SHA256.hex(inputs.joined(separator: "\n"))
+    }
+
+    /// The cached kernel of a plan, if there is one (no make, no build).
+    public func cached(_ plan: FragmentPlan) throws(ComposeKernelError) -> BuiltKernel? {
+        let key = try key(for: plan)
+        return readMetadata(cache.appendingPathComponent("kernels").appendingPathComponent("\(plan.arch.rawValue)-\(key.prefix(16))"))
     }
 
     /// Builds (or fetches from the cache) the kernel of a plan and installs it at `output`:
