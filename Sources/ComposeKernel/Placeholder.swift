@@ -1,2 +1,0 @@
-// Placeholder until the ComposeKernel issue lands.
-enum ComposeKernelPlaceholder {}
