@@ -39,9 +39,9 @@ public struct Initramfs: Sendable {
         switch compression {
         case .none: break
         // -n: no name or timestamp in the gzip header, so the output depends only on the input.
-        case .gzip: try HostTool.run("gzip", ["-n", "-9", "-c", raw], stdoutFile: path)
-        // The kernel's zstd decompressor handles levels up to 19 (no --ultra windows); no checksum it ignores anyway.
-        case .zstd: try HostTool.run("zstd", ["-q", "-19", "-T0", "--no-check", "-c", raw], stdoutFile: path)
+        case .gzip: try HostTool.run("gzip", ["-n", "-6", "-c", raw], stdoutFile: path)
+        // zstd's default level: higher ones cost seconds for a few percent; the kernel ignores the checksum.
+        case .zstd: try HostTool.run("zstd", ["-q", "-3", "-T0", "--no-check", "-c", raw], stdoutFile: path)
         }
     }
 

@@ -90,14 +90,17 @@ public struct LaunchPlanner: Sendable {
     public let kernels: [ImageManifest.Artifact]
     public let options: LaunchOptions
     public let agentPath: String?
+    /// An initramfs booted before a disk root (e.g. one carrying a stock kernel's virtio and pmem modules).
+    public let initrd: String?
 
     public init(image: ImageManifest.ImageInfo, imagePath: String, kernels: [ImageManifest.Artifact],
-                options: LaunchOptions, agentPath: String?) {
+                options: LaunchOptions, agentPath: String?, initrd: String? = nil) {
         self.image = image
         self.imagePath = imagePath
         self.kernels = kernels
         self.options = options
         self.agentPath = agentPath
+        self.initrd = isInitramfsFormat(image) ? nil : initrd
     }
 
     public static let targets = ["qemu-q35", "qemu-microvm", "firecracker", "cloud-hypervisor", "kvmtool"]
@@ -152,6 +155,7 @@ public struct LaunchPlanner: Sendable {
         argv += ["-m", q35 ? "\(memory),slots=2,maxmem=\(options.memoryMiB + 1024)M" : memory]
         argv += ["-nodefaults", "-no-user-config", "-nographic", "-serial", "stdio", "-no-reboot"]
         argv += ["-kernel", kernel(preferring: ["bzImage", "vmlinuz", "vmlinux"])]
+        if let initrd { argv += ["-initrd", initrd] }
         if isInitramfs {
             argv += ["-initrd", imagePath]
         } else if usesPmem(target) {
@@ -185,7 +189,7 @@ public struct LaunchPlanner: Sendable {
         let pmem = usesPmem("firecracker")
         return FirecrackerConfig(
             bootSource: .init(kernelImagePath: kernel(preferring: ["vmlinux"]), bootArgs: cmdline(for: "firecracker"),
-                              initrdPath: isInitramfs ? imagePath : nil),
+                              initrdPath: isInitramfs ? imagePath : initrd),
             drives: isInitramfs || pmem ? [] : [.init(driveId: "rootfs", pathOnHost: imagePath, isRootDevice: true, isReadOnly: true)],
             pmem: pmem ? [.init(id: "rootfs", pathOnHost: imagePath, rootDevice: true, readOnly: true)] : nil,
             machineConfig: .init(vcpuCount: options.vcpus, memSizeMib: options.memoryMiB),
@@ -198,6 +202,7 @@ public struct LaunchPlanner: Sendable {
                     "--cmdline", cmdline(for: "cloud-hypervisor"),
                     "--cpus", "boot=\(options.vcpus)", "--memory", "size=\(options.memoryMiB)M",
                     "--serial", "tty", "--console", "off"]
+        if let initrd { argv += ["--initramfs", initrd] }
         if isInitramfs {
             argv += ["--initramfs", imagePath]
         } else if usesPmem("cloud-hypervisor") {
@@ -214,6 +219,7 @@ public struct LaunchPlanner: Sendable {
         var argv = ["lkvm", "run", "--name", "guestkit", "-k", kernel(preferring: ["bzImage", "vmlinuz"]),
                     "-m", String(options.memoryMiB), "-c", String(options.vcpus), "--console", "serial",
                     "-p", cmdline(for: "kvmtool")]
+        if let initrd { argv += ["-i", initrd] }
         if isInitramfs { argv += ["-i", imagePath] } else { argv += ["-d", "\(imagePath),ro"] }
         if options.vsock == "vhost" { argv += ["--vsock", String(options.guestCID)] }
         return argv
@@ -229,6 +235,8 @@ public struct LaunchPlanner: Sendable {
               cloudHypervisor: cloudHypervisor(), kvmtool: kvmtool(), vsockBridge: vsockBridge())
     }
 }
+
+private func isInitramfsFormat(_ image: ImageManifest.ImageInfo) -> Bool { image.format == "initramfs" }
 
 extension LaunchOptions {
     /// The vhost-user socket QEMU connects to (contract 4: `<uds>.vhost`).

@@ -240,6 +240,10 @@ public final class RootTree {
             if mknod(stagingPath(path), mode_t(entry.mode), device) != 0 {
                 throw ComposeError.io(operation: "mknod", path: stagingPath(path), reason: String(cString: strerror(errno)))
             }
+            // mknod applies the umask; the table's permissions are exact.
+            if chmod(stagingPath(path), mode_t(entry.permissions)) != 0 {
+                throw ComposeError.io(operation: "chmod", path: stagingPath(path), reason: String(cString: strerror(errno)))
+            }
         }
     }
 

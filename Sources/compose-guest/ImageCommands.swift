@@ -114,6 +114,8 @@ struct LaunchCommand: ParsableCommand {
     @Option(help: "QEMU machine: q35 (virtio-pmem root, DAX) or microvm (virtio-blk root).") var machine: String = "q35"
     @Option(name: .customLong("output"), help: "shell (default) or json.") var outputFormat: String = "shell"
     @Option(help: "Override the kernel recorded in the manifest.") var kernel: String?
+    @Option(help: "Boot this initramfs first (e.g. one with a stock kernel's virtio/pmem modules); disk images only.")
+    var initrd: String?
     @Option(help: "Override: guest memory in MiB.") var memory: Int?
     @Option(help: "Override: vCPUs.") var vcpus: Int?
     @Option(help: "Override: guest vsock CID.") var cid: UInt32?
@@ -145,7 +147,8 @@ struct LaunchCommand: ParsableCommand {
             let manifestURL = URL(fileURLWithPath: self.manifest).standardizedFileURL
             let imagePath = manifestURL.deletingLastPathComponent().appendingPathComponent(manifest.image.file).path
             let planner = LaunchPlanner(image: manifest.image, imagePath: imagePath, kernels: kernels, options: options,
-                                        agentPath: manifest.contents.agentPath)
+                                        agentPath: manifest.contents.agentPath,
+                                        initrd: initrd.map { $0.hasPrefix("/") ? $0 : FileManager.default.currentDirectoryPath + "/" + $0 })
             let argv: [String]
             switch vmm {
             case "qemu":
