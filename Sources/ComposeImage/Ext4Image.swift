@@ -81,15 +81,15 @@ public struct Ext4Image: Sendable {
         let scriptPath = path + ".debugfs"
         defer { try? FileManager.default.removeItem(atPath: scriptPath) }
         try Data(script.utf8).write(to: URL(fileURLWithPath: scriptPath))
-        let output = try HostTool.run("debugfs", ["-w", "-f", scriptPath, path], environment: env)
-        // debugfs reports command failures on stdout/stderr but exits 0: look for its error lines.
-        if let bad = output.split(separator: "\n").first(where: { Self.isDebugfsError($0) }) {
+        let output = try HostTool.runCapturing("debugfs", ["-w", "-f", scriptPath, path], environment: env)
+        // debugfs exits 0 even when a command fails; it names the failure on stderr after its version banner.
+        if let bad = output.stderr.split(separator: "\n").first(where: { Self.isDebugfsError($0) }) {
             throw ComposeError.toolFailed(tool: "debugfs", arguments: ["-w", "-f", scriptPath, path], status: 0, output: String(bad))
         }
     }
 
     static func isDebugfsError(_ line: Substring) -> Bool {
-        !line.hasPrefix("debugfs") && !line.hasPrefix("Allocated inode") && !line.isEmpty
+        !line.hasPrefix("debugfs ") && !line.trimmingCharacters(in: .whitespaces).isEmpty
     }
 
     /// The debugfs commands that make every inode match the table: device nodes first, then attributes.

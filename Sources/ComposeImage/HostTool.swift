@@ -7,6 +7,12 @@ public enum HostTool {
     @discardableResult
     public static func run(_ tool: String, _ arguments: [String], environment: [String: String] = [:],
                            stdinFile: String? = nil, stdoutFile: String? = nil) throws -> String {
+        try runCapturing(tool, arguments, environment: environment, stdinFile: stdinFile, stdoutFile: stdoutFile).stdout
+    }
+
+    /// Like `run`, returning stderr as well (for tools such as debugfs that report failures there but exit 0).
+    public static func runCapturing(_ tool: String, _ arguments: [String], environment: [String: String] = [:],
+                                    stdinFile: String? = nil, stdoutFile: String? = nil) throws -> (stdout: String, stderr: String) {
         guard let executable = locate(tool) else {
             throw ComposeError.toolFailed(tool: tool, arguments: arguments, status: 127,
                                           output: "\(tool) not found on PATH; run `make deps` (Debian: e2fsprogs, erofs-utils, kmod, zstd)")
@@ -56,7 +62,7 @@ public enum HostTool {
             throw ComposeError.toolFailed(tool: tool, arguments: arguments, status: process.terminationStatus,
                                           output: stderr + stdout)
         }
-        return stdout
+        return (stdout, stderr)
     }
 
     /// The absolute path of `tool` found in PATH (plus the sbin directories a non-root PATH may lack).

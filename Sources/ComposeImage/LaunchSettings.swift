@@ -1,6 +1,6 @@
 // Kernel command lines and VMM invocations for a composed image. Facts they rest on (shared/reference.md):
 // - Our kernel: `console=ttyS0 root=/dev/pmem0 rootfstype=ext4 rootflags=dax ro` plus guest.* options.
-// - QEMU q35 takes the rootfs as virtio-pmem (`memory-backend-file,share=on` + `virtio-pmem-pci`, with
+// - QEMU microvm runs with acpi=off (see qemu(machine:)); q35 takes the rootfs as virtio-pmem (`memory-backend-file,share=on` + `virtio-pmem-pci`, with
 //   `-m …,slots=,maxmem=` for the device-memory window); QEMU microvm's mmio virtio-pmem gets no window, so
 //   there the rootfs is a `virtio-blk-device` and DAX is off.
 // - vsock on QEMU: `vhost-user-vsock-pci` needs guest RAM shared with the backend (`memory-backend-memfd,share=on`
@@ -147,7 +147,10 @@ public struct LaunchPlanner: Sendable {
         let target = q35 ? "qemu-q35" : "qemu-microvm"
         let memory = "\(options.memoryMiB)M"
         var argv = ["qemu-system-x86_64"]
-        var machineArg = q35 ? "q35" : "microvm"
+        // microvm's ACPI tables route the timer through an IO-APIC that never ticks under TCG (QEMU 7.2 with
+        // Debian's 6.1 kernel hangs after "Marking TSC unstable"); without ACPI it boots in virtual-wire mode.
+        // The guest then cannot power off, only reboot (which -no-reboot turns into QEMU exiting).
+        var machineArg = q35 ? "q35" : "microvm,acpi=off"
         let sharedMemory = options.vsock == "bridge"
         if sharedMemory { machineArg += ",memory-backend=mem" }
         argv += ["-M", machineArg, "-accel", options.accel, "-cpu", "max", "-smp", String(options.vcpus)]

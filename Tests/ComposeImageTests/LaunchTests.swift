@@ -18,7 +18,7 @@ struct LaunchTests {
     }
 
     static func value(after flag: String, in argv: [String], containing fragment: String = "") -> String? {
-        argv.indices.dropLast().first { argv[$0] == flag && argv[$0 + 1].contains(fragment) }.map { argv[$0 + 1] }
+        argv.indices.dropLast().first { argv[$0] == flag && (fragment.isEmpty || argv[$0 + 1].contains(fragment)) }.map { argv[$0 + 1] }
     }
 
     @Test func q35LineAttachesADaxImageAsVirtioPmemWithVhostUserVsock() throws {
@@ -43,6 +43,7 @@ struct LaunchTests {
     @Test func microvmUsesVirtioBlkWithoutDax() throws {
         let image = try ImageTest.sharedImage("ext4", ["--dax"])
         let argv = try Self.argv(["--vmm", "qemu", "--machine", "microvm", "--vsock", "vhost", "--manifest", image + ".manifest.json"])
+        #expect(Self.value(after: "-M", in: argv) == "microvm,acpi=off")
         #expect(Self.value(after: "-device", in: argv, containing: "blk") == "virtio-blk-device,drive=rootfs")
         #expect(Self.value(after: "-device", in: argv, containing: "vsock") == "vhost-vsock-device,guest-cid=3")
         let append = try #require(Self.value(after: "-append", in: argv))
@@ -173,7 +174,8 @@ struct LaunchTests {
         let run = try Self.runQEMU(argv, seconds: 240)
         #expect(run.status == 0, "QEMU exited \(run.status); console:\n\(run.stdout.suffix(3000))\n\(run.stderr)")
         #expect(run.stdout.contains("Command line: console=ttyS0 root=/dev/pmem0 rootfstype=ext4 rootflags=dax ro"))
-        let mount = run.stdout.split(separator: "\n").first { $0.hasPrefix("GK-MOUNT: ") }
+        // The serial console ends lines with "\r\n", one Character in Swift: split on any newline.
+        let mount = run.stdout.split(whereSeparator: \.isNewline).first { $0.hasPrefix("GK-MOUNT: ") }
         #expect(mount?.contains("/dev/pmem0 /mnt/root ext4 ro") == true, "console:\n\(run.stdout.suffix(3000))")
         #expect(mount?.contains("dax=always") == true)
         #expect(run.stdout.contains("GK-SBIN: guest-agent") && run.stdout.contains("GK-SBIN: init"))
