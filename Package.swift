@@ -34,6 +34,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0", traits: []),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         // C that Swift cannot reach: variadic ioctl/fcntl, CMSG macros, fork+exec child setup, port I/O.
@@ -71,8 +72,10 @@ let package = Package(
         // Image baking: kernel config and build, rootfs images, manifests and launch settings.
         .target(name: "ComposeKernel", dependencies: [.product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
-        .target(name: "ComposeImage", dependencies: [.product(name: "Logging", package: "swift-log")],
-                swiftSettings: strict),
+        .target(name: "ComposeImage", dependencies: [
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Yams", package: "Yams"),
+        ], swiftSettings: strict),
         .executableTarget(name: "compose-guest", dependencies: [
             "ComposeKernel", "ComposeImage",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -1,2 +1,0 @@
-// Placeholder until the ComposeImage issue lands.
-enum ComposeImagePlaceholder {}
