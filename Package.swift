@@ -76,8 +76,11 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
         ], swiftSettings: strict),
+        // Boots a composed guest (bridge + QEMU from its manifest) and reaches its agent.
+        .target(name: "GuestBoot", dependencies: ["ComposeImage", "GuestClient", "GuestProto", "GuestSys"],
+                swiftSettings: strict),
         .executableTarget(name: "compose-guest", dependencies: [
-            "ComposeKernel", "ComposeImage",
+            "ComposeKernel", "ComposeImage", "GuestBoot", "GuestClient", "GuestProto", "GuestSys",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
@@ -91,12 +94,12 @@ let package = Package(
 
         // `make bench`: prints figures, asserts nothing.
         .executableTarget(name: "guestkit-bench", dependencies: [
-            "GuestClient", "GuestSys", "ComposeKernel", "ComposeImage",
+            "GuestClient", "GuestSys", "ComposeKernel", "ComposeImage", "GuestBoot", "GuestProto",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
 
         // Shared by the test targets: namespaces, scratch directories, QEMU runs, built products.
-        .target(name: "GuestTestSupport", dependencies: ["GuestSys"], path: "Tests/GuestTestSupport",
+        .target(name: "GuestTestSupport", dependencies: ["GuestSys", "GuestBoot"], path: "Tests/GuestTestSupport",
                 swiftSettings: strict),
 
         .testTarget(name: "GuestSysTests", dependencies: ["GuestSys", "GuestTestSupport"], swiftSettings: strict),
@@ -114,6 +117,7 @@ let package = Package(
                     swiftSettings: strict),
         .testTarget(name: "VsockBridgeTests", dependencies: ["VsockBridge", "GuestSys", "GuestTestSupport"],
                     exclude: ["Fixtures"], swiftSettings: strict),
-        .testTarget(name: "EndToEndTests", dependencies: ["GuestClient", "GuestTestSupport"], swiftSettings: strict),
+        .testTarget(name: "EndToEndTests", dependencies: ["GuestBoot", "GuestClient", "GuestProto", "GuestSys", "GuestTestSupport", "ComposeImage"],
+                    swiftSettings: strict),
     ]
 )

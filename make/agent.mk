@@ -9,7 +9,7 @@ AGENT_PYWIRE := $(OUT)/agent-pywire
 # protobuf 4.21.12 is the Python runtime that matches Debian 12's protoc 3.21.12.
 AGENT_PY_PROTOBUF := protobuf==4.21.12
 # Sources/GuestProto/**.proto import google/protobuf/any.proto from libprotobuf-dev.
-DEBIAN_PACKAGES += protobuf-compiler libprotobuf-dev
+DEBIAN_PACKAGES += protobuf-compiler libprotobuf-dev python3 python3-pip
 EXTRA_TESTS += agent-wire-check
 BENCHES += agent-bench
 

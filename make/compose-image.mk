@@ -5,15 +5,7 @@ DEBIAN_PACKAGES += e2fsprogs erofs-utils cpio gzip zstd kmod tar binutils gcc ut
 TEST_PREREQS += debian-kernel
 BENCHES += bench-image
 
-GUEST_ROOTFS_DIR := $(OUT)/guest
-
-.PHONY: guest-rootfs bench-image
-guest-rootfs: release ## Compose out/guest/rootfs.img (ext4, DAX) from the release guest-init and guest-agent, with its manifest
-	@mkdir -p $(GUEST_ROOTFS_DIR)
-	$(RELEASE_DIR)/compose-guest image --init $(RELEASE_DIR)/guest-init --agent $(RELEASE_DIR)/guest-agent \
-	  --format ext4 --dax $(if $(wildcard $(OUT)/kernel/bzImage),--kernel-dir $(OUT)/kernel) -o $(GUEST_ROOTFS_DIR)/rootfs.img
-	$(RELEASE_DIR)/compose-guest launch --vmm qemu --manifest $(GUEST_ROOTFS_DIR)/rootfs.img.manifest.json
-
+.PHONY: bench-image
 bench-image: release ## Image size and compose time per format for the default guest (init + agent + closure + skeleton)
 	$(SWIFT) build -c release --product guestkit-bench
 	$(RELEASE_DIR)/guestkit-bench image --init $(RELEASE_DIR)/guest-init --agent $(RELEASE_DIR)/guest-agent

@@ -16,9 +16,8 @@ TEST_ENV += GUESTKIT_KERNEL_DIR=$(KERNEL_DIR) GUESTKIT_KERNEL_CACHE=$(KERNEL_CAC
 BENCHES += kernel-bench
 
 .PHONY: kernel kernel-bench
-kernel: deps ## Build the guest kernel (x86_64, all VMMs) into out/kernel: bzImage, vmlinux, config (cached)
-	$(SWIFT) build --product compose-guest
-	$(DEBUG_DIR)/compose-guest kernel --debian-source --cache-dir $(KERNEL_CACHE) --vmm $(KERNEL_VMM) -o $(KERNEL_DIR)
+kernel: release ## Build the guest kernel (x86_64, all VMMs) into out/kernel: bzImage, vmlinux, config (cached)
+	$(RELEASE_DIR)/compose-guest kernel --debian-source --cache-dir $(KERNEL_CACHE) --vmm $(KERNEL_VMM) -o $(KERNEL_DIR)
 
 kernel-bench: deps debian-kernel ## Kernel figures per VMM profile (=y, bzImage, vmlinux, build time) beside Debian's cloud kernel
 	$(SWIFT) build --product guestkit-bench

@@ -92,6 +92,9 @@ public struct LaunchPlanner: Sendable {
     public let agentPath: String?
     /// An initramfs booted before a disk root (e.g. one carrying a stock kernel's virtio and pmem modules).
     public let initrd: String?
+    /// Attach even a DAX-ready image as a virtio-blk disk (no DAX): the page-cache baseline DAX is measured
+    /// against.
+    public var rootOnBlockDevice = false
 
     public init(image: ImageManifest.ImageInfo, imagePath: String, kernels: [ImageManifest.Artifact],
                 options: LaunchOptions, agentPath: String?, initrd: String? = nil) {
@@ -108,7 +111,7 @@ public struct LaunchPlanner: Sendable {
     var isInitramfs: Bool { image.format == "initramfs" }
     /// q35 (and Cloud Hypervisor, Firecracker) attach a DAX-ready image as pmem; others as a block device.
     func usesPmem(_ target: String) -> Bool {
-        !isInitramfs && image.dax && ["qemu-q35", "cloud-hypervisor", "firecracker"].contains(target)
+        !isInitramfs && image.dax && !rootOnBlockDevice && ["qemu-q35", "cloud-hypervisor", "firecracker"].contains(target)
     }
 
     /// The kernel command line for one launch target.
@@ -147,9 +150,12 @@ public struct LaunchPlanner: Sendable {
         let target = q35 ? "qemu-q35" : "qemu-microvm"
         let memory = "\(options.memoryMiB)M"
         var argv = ["qemu-system-x86_64"]
-        // microvm's ACPI tables route the timer through an IO-APIC that never ticks under TCG (QEMU 7.2 with
-        // Debian's 6.1 kernel hangs after "Marking TSC unstable"); without ACPI it boots in virtual-wire mode.
-        // The guest then cannot power off, only reboot (which -no-reboot turns into QEMU exiting).
+        // microvm boots an ELF vmlinux through its PVH entry (no decompression, as Firecracker does); q35 the
+        // bzImage. microvm runs without ACPI: its ACPI tables route the timer through an IO-APIC that, under
+        // TCG on a loaded host, never ticks once PIT calibration fails (both Debian's 6.1 and our 6.12 hang
+        // after "Marking TSC unstable"); in virtual-wire mode they boot. Such a guest cannot power off, so
+        // guest-init restarts it instead, which -no-reboot turns into QEMU exiting (Firecracker's contract).
+        let kernelPath = q35 ? kernel(preferring: ["bzImage", "vmlinuz", "vmlinux"]) : kernel(preferring: ["vmlinux", "bzImage", "vmlinuz"])
         var machineArg = q35 ? "q35" : "microvm,acpi=off"
         let sharedMemory = options.vsock == "bridge"
         if sharedMemory { machineArg += ",memory-backend=mem" }
@@ -157,7 +163,7 @@ public struct LaunchPlanner: Sendable {
         // q35 needs a device-memory window (slots/maxmem) for virtio-pmem.
         argv += ["-m", q35 ? "\(memory),slots=2,maxmem=\(options.memoryMiB + 1024)M" : memory]
         argv += ["-nodefaults", "-no-user-config", "-nographic", "-serial", "stdio", "-no-reboot"]
-        argv += ["-kernel", kernel(preferring: ["bzImage", "vmlinuz", "vmlinux"])]
+        argv += ["-kernel", kernelPath]
         if let initrd { argv += ["-initrd", initrd] }
         if isInitramfs {
             argv += ["-initrd", imagePath]

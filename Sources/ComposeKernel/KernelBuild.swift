@@ -114,8 +114,13 @@ public struct KernelBuilder: Sendable {
         let seconds = Date().timeIntervalSince(started)
         guard status == 0 else {
             let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-            let tail = text.split(separator: "\n", omittingEmptySubsequences: false).suffix(40).joined(separator: "\n")
-            throw ComposeKernelError("kernel build failed (make exit \(status)); last 40 lines of \(log.path):\n\(tail)\nfull log: \(log.path)")
+            let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+            let tail = lines.suffix(40).joined(separator: "\n")
+            // With -j the failing command's message can be far above the tail (other jobs carry on until
+            // make stops them): name the first error on the first line.
+            let firstError = lines.first { $0.contains("error:") || $0.contains("Error: ") }
+                .map { "; first error: \($0.trimmingCharacters(in: .whitespaces))" } ?? ""
+            throw ComposeKernelError("kernel build failed (make exit \(status))\(firstError); last 40 lines of \(log.path):\n\(tail)\nfull log: \(log.path)")
         }
         if fromScratch { try? write("\(counter.objects)\n", to: countFile) }
 

@@ -37,6 +37,12 @@ public struct ShutdownSequence {
     public func run(_ kind: ShutdownKind, reason: String) -> Never {
         console.info("\(kind): \(reason)")
         let started = Clock.monotonicNanoseconds
+        // Read before /sys comes down with the other mounts.
+        let command = Self.command(for: kind, machine: confinement.isMachine, hasACPI: FileSystem.exists("/sys/firmware/acpi"))
+        if command != kind.command {
+            console.info("no ACPI on this machine, so no power-off: restarting instead (the VMM ends the VM on a guest "
+                + "restart: QEMU with -no-reboot, Firecracker)")
+        }
 
         try? Processes.signal(-1, Signal.terminate)
         try? Processes.signal(-1, Signal.continue)
@@ -74,17 +80,27 @@ public struct ShutdownSequence {
             }
         }
         FileSystem.syncAll()
-        console.info("unmounted \(unmounted) of \(table.count) mounts; reboot(\(kind == .powerOff ? "POWER_OFF" : "RESTART")) "
+        console.info("unmounted \(unmounted) of \(table.count) mounts; reboot(\(command == .powerOff ? "POWER_OFF" : "RESTART")) "
             + "after \(DurationText.milliseconds(Clock.monotonicNanoseconds - started))")
 
         do throws(SysError) {
-            try Processes.reboot(kind.command)
+            try Processes.reboot(command)
         } catch {
             console.error("reboot(2) failed: \(error)")
         }
         // Only reached if reboot(2) failed. Returning from PID 1 would panic the kernel.
         if !confinement.isMachine { Processes.exitImmediately(1) }
         while true { Clock.sleep(nanoseconds: 3_600_000_000_000) }
+    }
+
+    /// The reboot(2) command for `kind`. An x86 machine without ACPI (QEMU microvm with acpi=off, which
+    /// TCG needs; Firecracker) cannot power off: the kernel would halt and the VM hang with it. There a
+    /// restart is the power-off, as Firecracker defines it (its guests end with `reboot=k`).
+    static func command(for kind: ShutdownKind, machine: Bool, hasACPI: Bool) -> RebootCommand {
+        #if arch(x86_64)
+        if kind == .powerOff && machine && !hasACPI { return .restart }
+        #endif
+        return kind.command
     }
 
     /// Reaps until no process is left or the time is up; true when some remain.

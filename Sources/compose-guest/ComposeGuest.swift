@@ -7,5 +7,5 @@ struct ComposeGuest: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "compose-guest",
         abstract: "Bake micro-VM guests: a trimmed kernel, a rootfs image, and launch settings for each VMM.",
-        subcommands: [KernelConfigCommand.self, KernelCommand.self, ImageCommand.self, LaunchCommand.self])
+        subcommands: [KernelConfigCommand.self, KernelCommand.self, ImageCommand.self, LaunchCommand.self, BootCommand.self])
 }

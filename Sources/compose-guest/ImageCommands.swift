@@ -126,29 +126,17 @@ struct LaunchCommand: ParsableCommand {
 
     func run() throws {
         do {
-            let manifest = try ImageManifest.read(path: manifest)
-            var options = manifest.settings
-            if let memory { options.memoryMiB = memory }
-            if let vcpus { options.vcpus = vcpus }
-            if let cid { options.guestCID = cid }
-            if let vsock {
-                guard ["bridge", "vhost", "none"].contains(vsock) else { throw ComposeError.badOption("--vsock \(vsock): expected bridge, vhost or none") }
-                options.vsock = vsock
-            }
-            if let vsockPath { options.vsockPath = vsockPath }
-            if let accel { options.accel = accel }
-            options.extraCmdline += appends
-            var kernels = manifest.kernels
-            if let kernel {
-                let path = kernel.hasPrefix("/") ? kernel : FileManager.default.currentDirectoryPath + "/" + kernel
-                let isELF = (try? FileHandle(forReadingFrom: URL(fileURLWithPath: path)).read(upToCount: 4)) == Data([0x7f, 0x45, 0x4c, 0x46])
-                kernels = [.init(path: path, kind: isELF ? "vmlinux" : "bzImage", size: 0, sha256: "")]
-            }
-            let manifestURL = URL(fileURLWithPath: self.manifest).standardizedFileURL
-            let imagePath = manifestURL.deletingLastPathComponent().appendingPathComponent(manifest.image.file).path
-            let planner = LaunchPlanner(image: manifest.image, imagePath: imagePath, kernels: kernels, options: options,
-                                        agentPath: manifest.contents.agentPath,
-                                        initrd: initrd.map { $0.hasPrefix("/") ? $0 : FileManager.default.currentDirectoryPath + "/" + $0 })
+            var overrides = LaunchOverrides()
+            overrides.memoryMiB = memory
+            overrides.vcpus = vcpus
+            overrides.guestCID = cid
+            overrides.vsock = vsock
+            overrides.vsockPath = vsockPath
+            overrides.accel = accel
+            overrides.appends = appends
+            overrides.kernel = kernel
+            overrides.initrd = initrd
+            let planner = try LaunchPlanner.load(manifestPath: manifest, overrides: overrides)
             let argv: [String]
             switch vmm {
             case "qemu":

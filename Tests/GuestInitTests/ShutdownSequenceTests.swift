@@ -1,4 +1,4 @@
-import GuestInit
+@testable import GuestInit
 import GuestSys
 import Testing
 
@@ -19,5 +19,16 @@ import Testing
     @Test func kinds() {
         #expect(ShutdownKind.powerOff.description == "power-off")
         #expect(ShutdownKind.reboot.description == "reboot")
+    }
+
+    @Test(arguments: [
+        (ShutdownKind.powerOff, true, true, RebootCommand.powerOff),
+        (.powerOff, true, false, .restart),     // microvm with acpi=off: a restart ends the VM
+        (.powerOff, false, false, .powerOff),   // a namespace's init: reboot(2) ends the namespace either way
+        (.reboot, true, false, .restart),
+        (.reboot, true, true, .restart),
+    ])
+    func powerOffWithoutACPIRestarts(kind: ShutdownKind, machine: Bool, hasACPI: Bool, expected: RebootCommand) {
+        #expect(ShutdownSequence.command(for: kind, machine: machine, hasACPI: hasACPI) == expected)
     }
 }

@@ -11,6 +11,7 @@
 //         …                                                    // talk to the guest
 //     }                                                        // QEMU killed here; console printed on error
 import Foundation
+import GuestBoot
 import GuestSys
 
 /// A running (or finished) QEMU process with its console in a file.

@@ -6,6 +6,7 @@
 //     … boot …
 //     let (fd, _) = try bridge.connect(port: 1024)   // a stream to guest port 1024
 import Foundation
+import GuestBoot
 import GuestSys
 
 /// A running guest-vsock-bridge with its sockets in a test directory.

@@ -1,4 +1,4 @@
-// A long-running child for tests (QEMU, guest-vsock-bridge), started through GuestSys's spawn so it
+// A long-running child (QEMU, guest-vsock-bridge), started through GuestSys's spawn so it
 // begins with default signal dispositions and an empty signal mask. Foundation's Process on Linux
 // hands children an almost fully blocked signal mask, so SIGTERM never reaches them (QEMU and
 // timeout(1) then ignore it and linger): that is why this exists.
@@ -17,7 +17,7 @@ public final class ChildProcess: @unchecked Sendable {
     public init(_ program: String, _ arguments: [String], logPath: String) throws {
         let environment = ProcessInfo.processInfo.environment
         guard let path = Spawner.resolve(program, path: environment["PATH"] ?? "/usr/bin:/bin") else {
-            throw QemuMachine.Failure(description: "\(program) is not installed (not found in PATH)")
+            throw BootError.missingProgram(program)
         }
         executable = path
         let null = try FileDescriptor.open("/dev/null", .readOnly)

@@ -1,0 +1,287 @@
+// One guest booted from its manifest: guest-vsock-bridge (for vsock=bridge), then QEMU with the launch line
+// ComposeImage plans, its serial console in a file. The only changes to that line are the ones a
+// supervised run needs: the console goes to a file instead of stdio, the accelerator is the one chosen,
+// and the vsock socket lives in the run directory. QEMU runs under timeout(1), so a forgotten guest dies
+// by itself at `maximumLifetime`.
+import ComposeImage
+import Foundation
+import GuestClient
+import GuestProto
+import GuestSys
+
+/// What to boot and how.
+public struct BootRequest: Sendable {
+    /// The image's manifest (`PATH.manifest.json`).
+    public var manifestPath: String
+    /// q35 (virtio-pmem root with DAX, bzImage) or microvm (virtio-blk root, vmlinux through PVH).
+    public var machine = "q35"
+    public var accelerator: AcceleratorChoice = .auto
+    public var overrides = LaunchOverrides()
+    /// Where the sockets and logs go (created if missing). Unix socket paths must stay under 108 bytes.
+    public var runDirectory: String
+    /// guest-vsock-bridge; nil: the one beside this executable, else PATH.
+    public var bridgeExecutable: String?
+    public var qemu = "qemu-system-x86_64"
+    /// Hard limit on QEMU's life, enforced by timeout(1) even if this process dies.
+    public var maximumLifetime: Duration = .seconds(3600)
+    /// Prefix of the log file names.
+    public var name = "guest"
+
+    public init(manifestPath: String, runDirectory: String) {
+        self.manifestPath = manifestPath
+        self.runDirectory = runDirectory
+    }
+}
+
+/// A running guest: its QEMU, its bridge, its console, and how to reach its agent.
+public final class BootedGuest: @unchecked Sendable {
+    // Sendable for helper threads: every stored property is immutable after init; the children's status
+    // lives in ChildProcess behind its lock.
+    public let request: BootRequest
+    /// The QEMU argv that runs (program first).
+    public let qemuArguments: [String]
+    /// "kvm" or "tcg".
+    public let accelerator: String
+    /// Why `auto` ended up on TCG after trying KVM; nil otherwise.
+    public let acceleratorNote: String?
+    public let consolePath: String
+    public let qemuLogPath: String
+    public let bridgeLogPath: String
+    /// Where the host reaches the agent (hybrid vsock through the bridge, or the kernel's vsock).
+    public let agentAddress: AgentAddress
+    /// When the QEMU that runs was started.
+    public let startedAt: ContinuousClock.Instant
+    private let qemuProcess: ChildProcess
+    private let bridgeProcess: ChildProcess?
+
+    /// Starts the bridge and QEMU; returns once QEMU runs (the guest is still booting).
+    public init(_ request: BootRequest) throws {
+        self.request = request
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: request.runDirectory, withIntermediateDirectories: true)
+        let directory = URL(fileURLWithPath: request.runDirectory).standardizedFileURL.path
+        consolePath = directory + "/\(request.name)-console.log"
+        qemuLogPath = directory + "/\(request.name)-qemu.log"
+        bridgeLogPath = directory + "/\(request.name)-bridge.log"
+        let vsockPath = directory + "/\(request.name).vsock"
+        guard vsockPath.utf8.count + ".vhost".utf8.count < 108 else {
+            throw BootError.badRequest("run directory \(directory) is too long for a Unix socket path (108 bytes); choose a shorter one")
+        }
+        var overrides = request.overrides
+        overrides.vsockPath = vsockPath
+        overrides.accel = "tcg"
+        let planner: LaunchPlanner
+        do { planner = try LaunchPlanner.load(manifestPath: request.manifestPath, overrides: overrides) } catch {
+            throw BootError.badRequest("cannot plan the launch from \(request.manifestPath): \(error)")
+        }
+        guard ["q35", "microvm"].contains(request.machine) else {
+            throw BootError.badRequest("machine \(request.machine): expected q35 or microvm")
+        }
+        let usesBridge = planner.options.vsock == "bridge"
+        switch planner.options.vsock {
+        case "bridge": agentAddress = .hybrid(path: vsockPath, port: UInt32(planner.options.agentPort))
+        case "vhost": agentAddress = .vsock(cid: planner.options.guestCID, port: UInt32(planner.options.agentPort))
+        default: throw BootError.badRequest("the manifest's vsock is \"none\": the agent could not be reached; boot with vsock bridge or vhost")
+        }
+        let bridgeArguments = Array(planner.vsockBridge().dropFirst())
+        let bridgeExecutable = request.bridgeExecutable ?? Self.besideThisExecutable("guest-vsock-bridge")
+
+        var note: String?
+        for (index, accel) in request.accelerator.attempts.enumerated() {
+            let last = index == request.accelerator.attempts.count - 1
+            for path in [consolePath, qemuLogPath, bridgeLogPath] { _ = fm.createFile(atPath: path, contents: nil) }
+            let bridge = usesBridge ? try Self.startBridge(bridgeExecutable, bridgeArguments, logPath: bridgeLogPath) : nil
+            let argv = Self.supervised(planner.qemu(machine: request.machine), qemu: request.qemu, accel: accel,
+                                       console: consolePath)
+            let lifetime = max(1, request.maximumLifetime.components.seconds)
+            let started = ContinuousClock.now
+            let qemu: ChildProcess
+            do {
+                qemu = try ChildProcess("timeout", ["--kill-after=5", "\(lifetime)"] + argv, logPath: qemuLogPath)
+            } catch {
+                bridge?.stop(grace: .seconds(2))
+                throw error
+            }
+            if !last {
+                // Tried only under `auto`: keep KVM if the guest speaks, else redo the boot under TCG.
+                if Self.waitForConsoleBytes(consolePath, process: qemu, timeout: AcceleratorChoice.kvmSilenceLimit) {
+                    (qemuProcess, bridgeProcess, accelerator, startedAt) = (qemu, bridge, accel, started)
+                    qemuArguments = argv
+                    acceleratorNote = nil
+                    return
+                }
+                let log = (try? String(contentsOfFile: qemuLogPath, encoding: .utf8)) ?? ""
+                note = "\(accel) was tried first and gave up: " + (qemu.isRunning
+                    ? "the guest wrote nothing to its console within \(AcceleratorChoice.kvmSilenceLimit)"
+                    : "QEMU ended: \(log.split(separator: "\n").last.map(String.init) ?? "no message")")
+                qemu.stop(grace: .seconds(2))
+                bridge?.stop(grace: .seconds(2))
+                continue
+            }
+            (qemuProcess, bridgeProcess, accelerator, startedAt) = (qemu, bridge, accel, started)
+            qemuArguments = argv
+            acceleratorNote = note
+            return
+        }
+        throw BootError.badRequest("no accelerator to try")
+    }
+
+    /// The launch line as a supervised run needs it: our QEMU binary, the chosen accelerator, the serial
+    /// console in a file and no display.
+    static func supervised(_ planned: [String], qemu: String, accel: String, console: String) -> [String] {
+        var argv = [qemu]
+        var index = 1
+        while index < planned.count {
+            let word = planned[index]
+            let next = index + 1 < planned.count ? planned[index + 1] : nil
+            switch (word, next) {
+            case ("-accel", _?): argv += ["-accel", accel]; index += 2
+            case ("-serial", "stdio"): argv += ["-serial", "file:\(console)"]; index += 2
+            case ("-nographic", _): argv += ["-display", "none"]; index += 1
+            default: argv.append(word); index += 1
+            }
+        }
+        return argv
+    }
+
+    static func startBridge(_ executable: String, _ arguments: [String], logPath: String) throws -> ChildProcess {
+        let bridge = try ChildProcess(executable, arguments, logPath: logPath)
+        let deadline = ContinuousClock.now + .seconds(30)
+        while !((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "").contains("waiting for QEMU") {
+            let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+            guard bridge.isRunning else { throw BootError.failed("guest-vsock-bridge (\(executable)) ended at start: \(log)") }
+            guard ContinuousClock.now < deadline else {
+                bridge.stop(grace: .seconds(2))
+                throw BootError.failed("guest-vsock-bridge did not start listening within 30 s: \(log)")
+            }
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        return bridge
+    }
+
+    static func waitForConsoleBytes(_ path: String, process: ChildProcess, timeout: Duration) -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline, process.isRunning {
+            if let size = try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int, size > 0 { return true }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        return false
+    }
+
+    /// `name` in this executable's directory if it is there, else the bare name (searched in PATH).
+    static func besideThisExecutable(_ name: String) -> String {
+        let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        let candidate = exe.deletingLastPathComponent().appendingPathComponent(name).path
+        return FileManager.default.isExecutableFile(atPath: candidate) ? candidate : name
+    }
+
+    // MARK: The guest
+
+    /// Everything the serial console has shown so far.
+    public var console: String { (try? String(contentsOfFile: consolePath, encoding: .utf8)) ?? "" }
+
+    /// The console's last `lines` lines.
+    public func consoleTail(_ lines: Int = 40) -> String {
+        console.split(separator: "\n", omittingEmptySubsequences: false).suffix(lines).joined(separator: "\n")
+    }
+
+    public var qemuLog: String { (try? String(contentsOfFile: qemuLogPath, encoding: .utf8)) ?? "" }
+    public var bridgeLog: String { (try? String(contentsOfFile: bridgeLogPath, encoding: .utf8)) ?? "" }
+    public var isRunning: Bool { qemuProcess.isRunning }
+
+    /// Connects to the agent as soon as it answers GetInfo; throws with the console's tail when QEMU
+    /// ends first or the deadline passes.
+    public func connectAgent(timeout: Duration = .seconds(300)) throws -> (client: GuestClient, info: GuestInfoSnapshot) {
+        let deadline = ContinuousClock.now + timeout
+        var lastError = "no attempt yet"
+        while true {
+            do {
+                let client = try GuestClient(address: agentAddress)
+                let info = try client.info()
+                return (client, GuestInfoSnapshot(info: info, answeredAfter: ContinuousClock.now - startedAt))
+            } catch {
+                lastError = "\(error)"
+            }
+            guard qemuProcess.isRunning else {
+                throw BootError.failed("QEMU ended (\(qemuProcess.exitStatus.map { "\($0)" } ?? "?")) before the agent answered (last: \(lastError))\n\(diagnostics())")
+            }
+            guard ContinuousClock.now < deadline else {
+                throw BootError.failed("the agent at \(agentAddress) did not answer within \(timeout) (last: \(lastError))\n\(diagnostics())")
+            }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+    }
+
+    /// Asks the agent to power the guest off and waits for QEMU to end by itself; returns how long that took,
+    /// or throws when QEMU still runs at the deadline (and then stops it).
+    public func shutdown(_ client: GuestClient, timeout: Duration = .seconds(60)) throws -> Duration {
+        let asked = ContinuousClock.now
+        do { try client.shutdown(reboot: false) } catch {
+            // The agent may be gone before its answer arrives: what counts is that QEMU ends.
+            if qemuProcess.isRunning, case .rpc = error { throw BootError.failed("Shutdown refused: \(error)") }
+        }
+        guard let status = qemuProcess.waitForExit(timeout: timeout) else {
+            let tail = consoleTail()
+            stop()
+            throw BootError.failed("QEMU still ran \(timeout) after Shutdown; stopped it. Console:\n\(tail)")
+        }
+        let took = ContinuousClock.now - asked
+        bridgeProcess?.stop(grace: .seconds(5))
+        guard status == .exited(code: 0) else {
+            throw BootError.failed("QEMU ended with \(status) after Shutdown\n\(diagnostics())")
+        }
+        return took
+    }
+
+    /// Waits for QEMU to end by itself; how it ended, or nil at the deadline.
+    public func waitForExit(timeout: Duration) -> WaitStatus? {
+        let status = qemuProcess.waitForExit(timeout: timeout)
+        if status != nil { bridgeProcess?.stop(grace: .seconds(5)) }
+        return status
+    }
+
+    /// Ends QEMU and the bridge (SIGTERM, then SIGKILL). Idempotent.
+    public func stop() {
+        qemuProcess.stop(grace: .seconds(5))
+        bridgeProcess?.stop(grace: .seconds(5))
+    }
+
+    /// The QEMU command, its log, the bridge's log and the console: what a failed boot should show.
+    public func diagnostics() -> String {
+        """
+        ---- QEMU (\(accelerator)): \(ShellQuoting.line(qemuArguments))
+        ---- QEMU log (\(qemuLogPath)):
+        \(qemuLog)
+        ---- bridge log (\(bridgeLogPath)), last lines:
+        \(bridgeLog.split(separator: "\n").suffix(15).joined(separator: "\n"))
+        ---- console (\(consolePath)):
+        \(console)
+        ---- end
+        """
+    }
+
+    deinit { stop() }
+}
+
+/// The agent's first GetInfo answer and when it came (host time since QEMU started).
+public struct GuestInfoSnapshot: Sendable {
+    public let info: Guestkit_V1_GetInfoResponse
+    public let answeredAfter: Duration
+
+    /// CLOCK_BOOTTIME of a boot stage in nanoseconds, if init recorded it.
+    public func stage(_ name: String) -> UInt64? { info.bootStages.first { $0.name == name }?.boottimeNs }
+
+    /// The boot timeline as aligned lines: stage, guest time, and the step from the previous stage.
+    public var timelineLines: [String] {
+        var previous: UInt64 = 0
+        return info.bootStages.map { stage in
+            defer { previous = stage.boottimeNs }
+            return "  \(stage.name.padding(toLength: 15, withPad: " ", startingAt: 0)) \(Self.ms(stage.boottimeNs)) ms  (+\(Self.ms(stage.boottimeNs - min(previous, stage.boottimeNs))) ms)"
+        }
+    }
+
+    static func ms(_ ns: UInt64) -> String {
+        let tenths = ns / 100_000
+        return "\(tenths / 10).\(tenths % 10)"
+    }
+}
