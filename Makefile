@@ -40,9 +40,10 @@ deps: ## Install the Debian packages the project needs (idempotent; apt-get upda
 build: deps ## Debug build of every target
 	$(SWIFT) build
 
-release: deps ## Release builds: guest binaries with the Swift stdlib linked statically, host tools
-	$(SWIFT) build -c release --static-swift-stdlib $(addprefix --product ,$(GUEST_PRODUCTS))
-	$(SWIFT) build -c release $(addprefix --product ,$(HOST_PRODUCTS))
+release: deps ## Release builds of the guest binaries and host tools, Swift stdlib linked statically
+	@# One product per call: `swift build` honours only the last of several --product options. Every release
+	@# build uses the same flags (host tools too), or each switch re-plans and relinks the whole build.
+	@for p in $(GUEST_PRODUCTS) $(HOST_PRODUCTS); do echo "release: $$p"; $(SWIFT) build -c release --static-swift-stdlib --product $$p; done
 
 test: deps $(TEST_PREREQS) ## Every test: Swift tests (unit, namespaces, real kernel and QEMU), then the others
 	$(SWIFT) build --build-tests

@@ -45,7 +45,7 @@ $(BRIDGE_OUT)/initramfs.cpio.gz: $(BRIDGE_OUT)/vsock-peer $(BRIDGE_KERNEL_DIR)/r
 	@echo "bridge-guest: $@ ($$(wc -l < $(BRIDGE_OUT)/modules.list) modules)"
 
 bench-bridge: deps bridge-guest ## Bridge throughput and connect latency under TCG, beside virtio-serial
-	$(SWIFT) build -c release --product guest-vsock-bridge
-	$(SWIFT) build -c release --product guestkit-bench
+	$(SWIFT) build -c release --static-swift-stdlib --product guest-vsock-bridge
+	$(SWIFT) build -c release --static-swift-stdlib --product guestkit-bench
 	$(RELEASE_DIR)/guestkit-bench bridge --kernel $(BRIDGE_KERNEL_DIR)/vmlinuz \
 	  --initramfs $(BRIDGE_OUT)/initramfs.cpio.gz --bridge $(RELEASE_DIR)/guest-vsock-bridge

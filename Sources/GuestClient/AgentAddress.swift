@@ -76,7 +76,7 @@ public enum HybridHandshake {
     public static func perform(on fd: FileDescriptor, path: String, port: UInt32,
                                timeoutMilliseconds: Int32) throws(GuestClientError) {
         do {
-            try fd.writeAll("CONNECT \(port)\n")
+            try Sockets.sendAll(fd, Array("CONNECT \(port)\n".utf8))
         } catch {
             throw .handshake("cannot send CONNECT \(port) to \(path): \(error)")
         }

@@ -177,7 +177,7 @@ enum OneShotCall {
             request.service = GuestClient.service
             request.method = method
             request.payload = try message.serializedBytes()
-            try fd.writeAll(Frame(streamID: 1, type: .request, payload: try request.serializedBytes()).encoded())
+            try Sockets.sendAll(fd, Frame(streamID: 1, type: .request, payload: try request.serializedBytes()).encoded())
             let header = FrameHeader(parsing: try readExactly(fd, FrameHeader.size, peer: peer))
             guard header.type == MessageType.response.rawValue, header.streamID == 1,
                   Int(header.length) <= FrameHeader.maxPayload else {

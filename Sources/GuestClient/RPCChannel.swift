@@ -61,26 +61,16 @@ public final class RPCChannel: Sendable {
             finish(streamID, .failure(.protocolError("\(method) request is \(bytes.count) bytes, over ttRPC's 4 MiB limit")))
             return
         }
-        // Array's withUnsafeBytes is not typed-throws: the send loop runs inside and hands its error out.
         let written: SysError? = writeLock.withLock { _ in
-            bytes.withUnsafeBytes { raw -> SysError? in
-                do throws(SysError) {
-                    try Self.sendAll(fd, raw)
-                    return nil
-                } catch {
-                    return error
-                }
+            do throws(SysError) {
+                try Sockets.sendAll(fd, bytes)
+                return nil
+            } catch {
+                return error
             }
         }
         if let written {
             fail(.connectionClosed(peer, "sending \(method): \(written)"))
-        }
-    }
-
-    private static func sendAll(_ fd: FileDescriptor, _ buffer: UnsafeRawBufferPointer) throws(SysError) {
-        var offset = 0
-        while offset < buffer.count {
-            offset += try Sockets.send(fd, UnsafeRawBufferPointer(rebasing: buffer[offset...]))
         }
     }
 

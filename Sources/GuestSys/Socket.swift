@@ -120,6 +120,29 @@ public enum Sockets {
         }
     }
 
+    /// Sends every byte (blocking socket) with MSG_NOSIGNAL: a host tool talking to a peer that went away
+    /// gets EPIPE, never a SIGPIPE that would end the whole process.
+    public static func sendAll(_ fd: FileDescriptor, _ buffer: UnsafeRawBufferPointer) throws(SysError) {
+        var offset = 0
+        while offset < buffer.count {
+            offset += try send(fd, UnsafeRawBufferPointer(rebasing: buffer[offset...]))
+        }
+    }
+
+    /// `sendAll` for an array of bytes.
+    public static func sendAll(_ fd: FileDescriptor, _ bytes: [UInt8]) throws(SysError) {
+        // Array's withUnsafeBytes is not typed-throws: the send loop runs inside and hands its error out.
+        let failure: SysError? = bytes.withUnsafeBytes { raw in
+            do throws(SysError) {
+                try sendAll(fd, raw)
+                return nil
+            } catch {
+                return error
+            }
+        }
+        if let failure { throw failure }
+    }
+
     /// Sends bytes with descriptors attached (SCM_RIGHTS).
     public static func send(_ fd: FileDescriptor, _ bytes: [UInt8], descriptors: [FileDescriptor]) throws(SysError) -> Int {
         let raw = descriptors.map(\.rawValue)

@@ -16,7 +16,7 @@ struct BootCommand: ParsableCommand {
             Starts guest-vsock-bridge and QEMU with the launch line `compose-guest launch --vmm qemu` prints \
             (console in RUN-DIR/guest-console.log), waits for the agent, prints the boot timeline, runs the \
             command after -- (if any) with its output here, then asks the agent to power the guest off and \
-            waits for QEMU to exit. With --keep-running the guest stays up for `guestctl --agent …` until \
+            waits for QEMU to exit. With --keep-running the guest stays up for `guestctl exec --agent …` until \
             Ctrl-C, which powers it off.
             """)
 
@@ -54,51 +54,57 @@ struct BootCommand: ParsableCommand {
         let guest: BootedGuest
         do { guest = try BootedGuest(request) } catch { throw fail("\(error)") }
         defer { guest.stop() }
-        print("boot: QEMU \(machine) (\(guest.accelerator)) started; console: \(guest.consolePath)")
-        if let note = guest.acceleratorNote { print("boot: \(note)") }
+        say("boot: QEMU \(machine) (\(guest.accelerator)) started; console: \(guest.consolePath)")
+        if let note = guest.acceleratorNote { say("boot: \(note)") }
 
         let client: GuestClient
         let snapshot: GuestInfoSnapshot
         do { (client, snapshot) = try guest.connectAgent(timeout: .seconds(timeout)) } catch { throw fail("\(error)") }
         let info = snapshot.info
-        print("boot: agent \(info.agentVersion) answered \(Self.text(snapshot.answeredAfter)) after QEMU started (host time)")
-        print("boot: kernel \(info.kernelRelease), root \(info.root.source) \(info.root.type)\(info.root.dax ? " mounted with DAX" : " without DAX")")
-        print("boot: timeline (guest CLOCK_BOOTTIME since the kernel started):")
-        snapshot.timelineLines.forEach { print($0) }
+        say("boot: agent \(info.agentVersion) answered \(Self.text(snapshot.answeredAfter)) after QEMU started (host time)")
+        say("boot: kernel \(info.kernelRelease), root \(info.root.source) \(info.root.type)\(info.root.dax ? " mounted with DAX" : " without DAX")")
+        say("boot: timeline (guest CLOCK_BOOTTIME since the kernel started):")
+        snapshot.timelineLines.forEach { say($0) }
 
         var exitCode: Int32 = 0
         if !argv.isEmpty {
             var start = Guestkit_V1_StartProcessRequest()
             start.args = argv
-            print("boot: $ \(argv.joined(separator: " "))")
+            say("boot: $ \(argv.joined(separator: " "))")
             do {
                 let exit = try ProcessRun(request: start, stdout: .standardOutput, stderr: .standardError).run(on: client)
-                print("boot: \(argv[0]) \(exit)")
+                say("boot: \(argv[0]) \(exit)")
                 exitCode = exit.shellCode
             } catch { throw fail("running \(argv.joined(separator: " ")) in the guest: \(error)") }
         }
 
         if keepRunning {
-            print("""
+            say("""
                 boot: the guest is running. From another shell:
-                  guestctl --agent \(guest.agentAddress) exec -- uname -a
-                  guestctl --agent \(guest.agentAddress) exec -t -i -- /bin/sh    (if the image has a shell)
+                  guestctl exec --agent \(guest.agentAddress) -- uname -a
+                  guestctl exec --agent \(guest.agentAddress) -t -i -- /bin/sh    (if the image has a shell)
                 boot: Ctrl-C powers it off.
                 """)
             while guest.isRunning {
                 if (try? signals.fd.waitReadable(timeoutMilliseconds: 200)) == true { break }
             }
             guard guest.isRunning else {
-                print("boot: QEMU exited by itself")
+                say("boot: QEMU exited by itself")
                 return
             }
         }
         do {
             let took = try guest.shutdown(client, timeout: .seconds(60))
-            print("boot: powered off; QEMU exited \(Self.text(took)) after Shutdown")
+            say("boot: powered off; QEMU exited \(Self.text(took)) after Shutdown")
         } catch { throw fail("\(error)") }
-        print("boot: run it again with `make run`, or by hand: \(ShellQuoting.line(guest.qemuArguments)) (start guest-vsock-bridge first: compose-guest launch --vmm vsock-bridge --manifest \(manifest))")
+        say("boot: run it again with `make run`, or by hand: \(ShellQuoting.line(guest.qemuArguments)) (start guest-vsock-bridge first: compose-guest launch --vmm vsock-bridge --manifest \(manifest))")
         if exitCode != 0 { throw ExitCode(exitCode) }
+    }
+
+    /// Our lines and the guest command's output share stdout: writing each line straight to the descriptor
+    /// (not through print's buffer) keeps them in order.
+    func say(_ text: String) {
+        try? FileDescriptor.standardOutput.writeAll(text + "\n")
     }
 
     func fail(_ message: String) -> ExitCode {

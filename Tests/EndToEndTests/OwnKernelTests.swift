@@ -42,6 +42,10 @@ struct OwnKernelTests {
         let daxAttribute = try session.run(["cat", "/sys/block/\(device)/queue/dax"])
         #expect(daxAttribute.stdout == (expectDax ? "1\n" : "0\n"), "\(daxAttribute)")
 
+        // init brought the loopback interface up (IFF_UP in its flags).
+        let loFlags = try session.run(["cat", "/sys/class/net/lo/flags"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(Int(loFlags.dropFirst(2), radix: 16).map { $0 & 1 == 1 } == true, "lo flags \(loFlags)")
+
         // stdout, stderr and the exit code.
         let mixed = try session.run(["sh", "-c", "echo to-stdout; echo to-stderr >&2; exit 7"])
         #expect(mixed.exit == ProcessExit(code: 7, signal: 0))

@@ -108,7 +108,7 @@ public enum HybridVsock {
     public static func connect(udsPath: String, port: UInt32) throws -> (fd: FileDescriptor, hostPort: UInt32) {
         let fd = try Sockets.connect(.unix(udsPath))
         do {
-            try fd.writeAll("CONNECT \(port)\n")
+            try Sockets.sendAll(fd, Array("CONNECT \(port)\n".utf8))
             var line: [UInt8] = []
             while line.last != UInt8(ascii: "\n") {
                 let byte = try fd.read(upTo: 1)
