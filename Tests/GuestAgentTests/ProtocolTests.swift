@@ -205,7 +205,7 @@ struct RawConnection {
                 failures.update { $0.append("\(i): \(error)") }
             }
         }
-        #expect(failures.get().isEmpty)
+        #expect(failures.get().isEmpty, "agent log:\n\(agent.logText)")
     }
 
     @Test func holdsAThousandLiveProcesses() throws {
