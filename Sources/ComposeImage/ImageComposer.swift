@@ -81,6 +81,11 @@ public struct ImageComposer {
             try tree.addFile(ImageSpec.agentGuestPath, copying: agent, permissions: 0o755)
             roots.append(.init(hostPath: agent, guestPath: ImageSpec.agentGuestPath, role: "--agent"))
         }
+        if spec.strip {
+            for root in roots {
+                try HostTool.run("strip", ["--strip-unneeded", tree.stagingPath(try tree.canonicalPath(root.guestPath))])
+            }
+        }
         for addition in spec.additions {
             roots += try add(addition, to: tree)
         }

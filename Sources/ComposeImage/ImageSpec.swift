@@ -59,6 +59,9 @@ public struct ImageSpec: Sendable, Equatable {
     public var size: UInt64?
     public var compression: String?
     public var journal = false
+    /// Strip symbols and debug sections from the installed init and agent (`strip --strip-unneeded` on the
+    /// staged copies; the host's files are untouched). Halves a release Swift binary.
+    public var strip = false
     public var kernels: [String] = []
     public var kernelDir: String?
     public var output: String?

@@ -9,6 +9,7 @@
 //   size: 64M
 //   compression: gzip       # initramfs: gzip | zstd | none; erofs: none | lz4 | lz4hc
 //   journal: false
+//   strip: true             # strip the installed init and agent
 //   base: rootfs.tar
 //   output: guest.img
 //   add:
@@ -61,6 +62,7 @@ public enum SpecFile {
             case "dax": spec.dax = try reader.bool(value, key: key)
             case "dax_header": spec.daxHeader = try reader.bool(value, key: key)
             case "journal": spec.journal = try reader.bool(value, key: key)
+            case "strip": spec.strip = try reader.bool(value, key: key)
             case "size":
                 let text = try reader.string(value, key: key)
                 guard let size = ByteCount.parse(text) else { throw reader.fail(value, key: key, "expected a size like 64M or 1G, got '\(text)'") }
@@ -158,7 +160,7 @@ public enum SpecFile {
                     }
                 }
             default:
-                throw reader.fail(keyNode, key: key, "unknown key (init, agent, format, dax, dax_header, size, compression, journal, "
+                throw reader.fail(keyNode, key: key, "unknown key (init, agent, format, dax, dax_header, size, compression, journal, strip, "
                     + "base, output, skeleton, add, links, modules, kernel, kernel_dir, launch)")
             }
         }

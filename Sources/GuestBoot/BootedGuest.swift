@@ -144,7 +144,8 @@ public final class BootedGuest: @unchecked Sendable {
         return argv
     }
 
-    static func startBridge(_ executable: String, _ arguments: [String], logPath: String) throws -> ChildProcess {
+    /// Starts guest-vsock-bridge and returns once it listens for QEMU (its log says "waiting for QEMU").
+    public static func startBridge(_ executable: String, _ arguments: [String], logPath: String) throws -> ChildProcess {
         let bridge = try ChildProcess(executable, arguments, logPath: logPath)
         let deadline = ContinuousClock.now + .seconds(30)
         while !((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "").contains("waiting for QEMU") {

@@ -31,6 +31,8 @@ struct ImageCommand: ParsableCommand {
     @Option(help: "ext4/erofs image size, e.g. 64M (default: fitted to the content).") var size: String?
     @Option(help: "initramfs: gzip (default), zstd or none; erofs: none (default), lz4 or lz4hc.") var compression: String?
     @Flag(help: "Give the ext4 filesystem a journal (default: none; the root is read-only).") var journal = false
+    @Flag(help: "Strip symbols and debug sections from the installed init and agent (the host files stay as they are).")
+    var strip = false
     @Option(name: .customLong("kernel"), help: "A kernel to record in the manifest for launch settings (bzImage, vmlinux; repeatable).")
     var kernels: [String] = []
     @Option(help: "A directory holding bzImage and/or vmlinux (e.g. out/kernel).") var kernelDir: String?
@@ -72,6 +74,7 @@ struct ImageCommand: ParsableCommand {
             }
             if let compression { spec.compression = compression }
             if journal { spec.journal = true }
+            if strip { spec.strip = true }
             spec.kernels += kernels
             if let kernelDir { spec.kernelDir = kernelDir }
             if let skeleton { spec.skeleton = skeleton }

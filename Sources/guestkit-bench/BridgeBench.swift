@@ -4,6 +4,7 @@
 // (5002) and echo (5000) services, and its "bench" serial port. Prints figures only.
 import ArgumentParser
 import Foundation
+import GuestBoot
 import GuestSys
 
 struct BridgeBench: ParsableCommand {
@@ -47,11 +48,11 @@ struct BridgeBench: ParsableCommand {
         let serialPath = directory + "/serial.sock"
         let console = directory + "/console.log"
 
-        let bridgeProcess = try launch(bridge, ["--socket", vhost, "--uds", uds, "--guest-cid", "3"], log: directory + "/bridge.log")
-        defer { end(bridgeProcess) }
+        let bridgeProcess = try ChildProcess(bridge, ["--socket", vhost, "--uds", uds, "--guest-cid", "3"], logPath: directory + "/bridge.log")
+        defer { bridgeProcess.stop() }
         try waitFor(timeout: 30) { (try? String(contentsOfFile: directory + "/bridge.log", encoding: .utf8))?.contains("waiting for QEMU") == true }
 
-        let qemu = try launch("timeout", [
+        let qemu = try ChildProcess("timeout", [
             "--kill-after=5", "1800", "qemu-system-x86_64", "-accel", "tcg", "-nodefaults", "-no-user-config",
             "-display", "none", "-no-reboot", "-smp", "1", "-m", "512M",
             "-object", "memory-backend-memfd,id=mem,size=512M,share=on", "-machine", "q35,memory-backend=mem",
@@ -60,8 +61,8 @@ struct BridgeBench: ParsableCommand {
             "-chardev", "socket,id=vsock0,path=\(vhost)", "-device", "vhost-user-vsock-pci,chardev=vsock0",
             "-device", "virtio-serial-pci", "-chardev", "socket,id=bench,path=\(serialPath),server=on,wait=off",
             "-device", "virtserialport,chardev=bench,name=bench",
-        ], log: directory + "/qemu.log")
-        defer { end(qemu) }
+        ], logPath: directory + "/qemu.log")
+        defer { qemu.stop() }
         try waitFor(timeout: 300) { (try? String(contentsOfFile: console, encoding: .utf8))?.contains("vsock-peer: ready") == true }
 
         // The console line comes from the guest; the first accepted CONNECT proves the whole path is up.
@@ -185,36 +186,6 @@ struct BridgeBench: ParsableCommand {
             line += byte
         }
         return fd
-    }
-
-    /// Starts a child through GuestSys's spawn (default signal dispositions, empty mask: Foundation's
-    /// Process hands children a blocked SIGTERM), in its own process group, output to `log`.
-    private func launch(_ executable: String, _ arguments: [String], log: String) throws -> pid_t {
-        let environment = ProcessInfo.processInfo.environment
-        guard let path = Spawner.resolve(executable, path: environment["PATH"] ?? "/usr/bin:/bin") else {
-            throw BridgeBenchFailure("\(executable) not found")
-        }
-        let null = try FileDescriptor.open("/dev/null", .readOnly)
-        defer { null.closeQuietly() }
-        let output = try FileDescriptor.open(log, [.writeOnly, .create, .truncate])
-        defer { output.closeQuietly() }
-        var request = SpawnRequest(path: path, arguments: [executable] + arguments,
-                                   environment: environment.map { "\($0.key)=\($0.value)" },
-                                   descriptors: [0: null, 1: output, 2: output])
-        request.newProcessGroup = true
-        return try Spawner.spawn(request)
-    }
-
-    /// SIGTERM to the child's group, SIGKILL after 10 s, and reap it.
-    private func end(_ pid: pid_t) {
-        try? Processes.signal(-pid, Signal.terminate)
-        let deadline = Date().addingTimeInterval(10)
-        while Date() < deadline {
-            if (try? Processes.reapOne(pid)) != nil { return }
-            Thread.sleep(forTimeInterval: 0.05)
-        }
-        try? Processes.signal(-pid, Signal.kill)
-        _ = try? Processes.wait(pid)
     }
 
     private func waitFor(timeout seconds: Double, _ condition: () -> Bool) throws {

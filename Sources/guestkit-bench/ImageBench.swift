@@ -12,6 +12,7 @@ struct ImageBench: ParsableCommand {
     @Option(help: "guest-init executable (use the release, static-stdlib build).") var `init`: String
     @Option(help: "guest-agent executable.") var agent: String
     @Option(help: "Runs per format (the median is printed).") var runs: Int = 3
+    @Flag(inversion: .prefixedNo, help: "Strip the installed init and agent (as make guest-image does).") var strip = true
 
     func run() throws {
         let variants: [(String, ImageSpec.Format, Bool, String?)] = [
@@ -24,7 +25,7 @@ struct ImageBench: ParsableCommand {
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         var logger = Logger(label: "bench")
         logger.logLevel = .error
-        print("image: default guest = \(self.`init`) + \(agent) + closure + skeleton; median of \(runs) runs (goals: <= 16 MiB, <= 3 s)")
+        print("image: default guest = \(self.`init`) + \(agent)\(strip ? " (stripped)" : "") + closure + skeleton; median of \(runs) runs (goals: <= 16 MiB, <= 3 s)")
         print(String(format: "  %-16@ %12@ %10@ %9@", "format" as NSString, "bytes" as NSString, "MiB" as NSString, "seconds" as NSString))
         for (name, format, dax, compression) in variants {
             var times: [Double] = []
@@ -36,6 +37,7 @@ struct ImageBench: ParsableCommand {
                 spec.format = format
                 spec.dax = dax
                 spec.compression = compression
+                spec.strip = strip
                 spec.output = scratch + "/\(index)-" + name.replacingOccurrences(of: " ", with: "_")
                 let start = DispatchTime.now().uptimeNanoseconds
                 result = try ImageComposer(spec: spec, logger: logger).compose()

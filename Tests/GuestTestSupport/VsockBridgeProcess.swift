@@ -30,20 +30,9 @@ public final class VsockBridgeProcess: @unchecked Sendable {
         logPath = (directory as NSString).appendingPathComponent("\(name)-bridge.log")
         self.guestCID = guestCID
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        process = try ChildProcess(executable ?? BuiltProducts.path("guest-vsock-bridge"),
-                                   ["--socket", socketPath, "--uds", udsPath, "--guest-cid", "\(guestCID)"] + extraArguments,
-                                   logPath: logPath)
-        let deadline = ContinuousClock.now + .seconds(30)
-        while !self.log.contains("waiting for QEMU") {
-            guard process.isRunning else {
-                throw QemuMachine.Failure(description: "guest-vsock-bridge \(process.exitStatus.map { "\($0)" } ?? "ended"): \(self.log)")
-            }
-            guard ContinuousClock.now < deadline else {
-                stop()
-                throw QemuMachine.Failure(description: "guest-vsock-bridge did not start listening within 30 s: \(self.log)")
-            }
-            Thread.sleep(forTimeInterval: 0.02)
-        }
+        process = try BootedGuest.startBridge(executable ?? BuiltProducts.path("guest-vsock-bridge"),
+                                              ["--socket", socketPath, "--uds", udsPath, "--guest-cid", "\(guestCID)"] + extraArguments,
+                                              logPath: logPath)
     }
 
     /// The QEMU arguments that attach this bridge as the guest's vsock device (the machine also needs
