@@ -314,8 +314,4 @@ pid_t gk_spawn(const struct gk_spawn_attr *attr, char *failed_step, size_t faile
 }
 
 // --- guest-agent (issue 3): see gk_shim.h ---------------------------------------------------------------
-ssize_t gk_splice_nonblocking(int fd_in, int fd_out, size_t len) {
-    return splice(fd_in, NULL, fd_out, NULL, len, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
-}
-
 int gk_readable_bytes(int fd, int *count) { return ioctl(fd, FIONREAD, count); }

@@ -65,9 +65,7 @@ final class OutputPump: PollTarget {
     private var processExited = false
     private(set) var finished = false
     private let onFinish: () -> Void
-    /// A pipe source goes to the socket with splice(2), no copy through user space; a pty cannot be spliced,
-    /// and a sink that refuses splice (EINVAL) turns it off for good.
-    private var splicing: Bool
+    /// A pty's line discipline may hold bytes FIONREAD does not count yet: its drain gets slack.
     private let sourceIsPipe: Bool
     /// After the reap: how many more bytes the process may still be owed; nil while it runs.
     private var drainBudget: Int?
@@ -75,7 +73,6 @@ final class OutputPump: PollTarget {
     /// `initialBytes` go to the host before any of the source's (e.g. the AttachStdio response).
     init(label: String, source: FileDescriptor, sink: FileDescriptor?, initialBytes: [UInt8], processExited: Bool,
          sourceIsPipe: Bool = false, loop: EventLoop, scratch: ScratchBuffer, onFinish: @escaping () -> Void) {
-        self.splicing = sourceIsPipe && sink != nil
         self.sourceIsPipe = sourceIsPipe
         self.label = label
         self.source = source
@@ -110,7 +107,7 @@ final class OutputPump: PollTarget {
         pump()
     }
 
-    /// How much the next read or splice may take.
+    /// How much the next read may take.
     private func allowance(_ size: Int) -> Int { min(size, drainBudget ?? size) }
 
     private func moved(_ n: Int) {
@@ -132,25 +129,6 @@ final class OutputPump: PollTarget {
                 if !pending.isEmpty { continue }
             }
             if let budget = drainBudget, budget <= 0 { return finish() }
-            if splicing, let sink {
-                switch source.spliceNonBlocking(to: sink, count: allowance(1 << 20)) {
-                case .bytes(let n):
-                    moved(n)
-                    continue
-                case .endOfFile:
-                    return finish()
-                case .wouldBlock:
-                    // Empty pipe or full socket? A pipe still holding bytes means the socket is full.
-                    if ((try? source.readableByteCount()) ?? 0) > 0 { return wait(sinkWritable: true) }
-                    if processExited { return finish() }
-                    return wait(sinkWritable: false)
-                case .failed(let error) where error.code == Errno.EINVAL:
-                    splicing = false
-                    continue
-                case .failed(let error):
-                    return hostGone(error)
-                }
-            }
             switch source.readNonBlocking(into: UnsafeMutableRawBufferPointer(rebasing: scratch.bytes[0..<allowance(scratch.bytes.count)])) {
             case .bytes(let n):
                 moved(n)

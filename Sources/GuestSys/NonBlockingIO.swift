@@ -49,22 +49,6 @@ extension FileDescriptor {
         }
     }
 
-    /// splice(2) from this pipe into `sink` without copying through user space, never blocking. `.wouldBlock`
-    /// means the pipe was empty *or* the sink full (`readableByteCount` tells which); `.endOfFile` that the
-    /// pipe is empty and has no writer left.
-    public func spliceNonBlocking(to sink: FileDescriptor, count: Int) -> IOResult {
-        while true {
-            let n = gk_splice_nonblocking(rawValue, sink.rawValue, count)
-            if n > 0 { return .bytes(n) }
-            if n == 0 { return .endOfFile }
-            switch errno {
-            case EINTR: continue
-            case EAGAIN: return .wouldBlock
-            case let code: return .failed(SysError("splice", [description, sink.description], code: code))
-            }
-        }
-    }
-
     /// How many bytes a read would get now (FIONREAD).
     public func readableByteCount() throws(SysError) -> Int {
         var count: Int32 = 0

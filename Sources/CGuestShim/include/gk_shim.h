@@ -110,11 +110,8 @@ struct gk_spawn_attr {
 pid_t gk_spawn(const struct gk_spawn_attr *attr, char *failed_step, size_t failed_step_size);
 
 // --- guest-agent (issue 3) -------------------------------------------------------------------------------
-// splice(2) is behind _GNU_SOURCE, and FIONREAD goes through the variadic ioctl: the agent moves a process's
-// pipe into the host's socket without copying through user space, and asks how much a pipe holds to tell
-// "pipe empty" from "socket full" when a non-blocking splice answers EAGAIN.
-/// splice from fd_in to fd_out (no offsets), SPLICE_F_NONBLOCK | SPLICE_F_MOVE.
-ssize_t gk_splice_nonblocking(int fd_in, int fd_out, size_t len);
+// FIONREAD goes through the variadic ioctl: after a process exits, the agent drains what its pipe held
+// at that moment and no more (a background child that keeps writing cannot hold the exit status).
 /// Bytes waiting to be read (FIONREAD) in *count.
 int gk_readable_bytes(int fd, int *count);
 
