@@ -14,6 +14,9 @@ public final class RPCChannel: Sendable {
         var pending: [UInt32: @Sendable (Result<[UInt8], GuestClientError>) -> Void] = [:]
         /// Set once the connection is gone; later calls fail with it at once.
         var failure: GuestClientError?
+        /// The reader has closed the descriptor: its number may already belong to another socket of this
+        /// process, so nothing may shut it down or write to it any more.
+        var descriptorClosed = false
     }
 
     private let fd: FileDescriptor
@@ -62,6 +65,7 @@ public final class RPCChannel: Sendable {
             return
         }
         let written: SysError? = writeLock.withLock { _ in
+            if state.withLock({ $0.descriptorClosed }) { return SysError("send", [fd.description], code: Errno.EBADF) }
             do throws(SysError) {
                 try Sockets.sendAll(fd, bytes)
                 return nil
@@ -107,11 +111,12 @@ public final class RPCChannel: Sendable {
     private func fail(_ error: GuestClientError) {
         let pending = state.withLock { s -> [@Sendable (Result<[UInt8], GuestClientError>) -> Void] in
             if s.failure == nil { s.failure = error }
+            // Under the lock: the reader closes the descriptor under it too, so this never reaches a reused number.
+            if !s.descriptorClosed { try? Sockets.shutdown(fd, .both) }
             let all = Array(s.pending.values)
             s.pending = [:]
             return all
         }
-        try? Sockets.shutdown(fd, .both)
         for completion in pending { completion(.failure(error)) }
     }
 
@@ -155,8 +160,15 @@ public final class RPCChannel: Sendable {
                 finish(frame.streamID, result)
             }
         }
-        // The reader is the last user of the descriptor: close it here, never under a blocked read.
-        fd.closeQuietly()
+        // The reader is the last user of the descriptor: close it here, never under a blocked read. A later
+        // close() (deinit after an explicit close, say) must not shut down whatever socket reuses the number:
+        // the flag, set under both locks, stops fail() and senders.
+        writeLock.withLock { _ in
+            state.withLock { s in
+                s.descriptorClosed = true
+                fd.closeQuietly()
+            }
+        }
     }
 }
 
