@@ -86,9 +86,10 @@ public final class BootedGuest: @unchecked Sendable {
         let bridgeArguments = Array(planner.vsockBridge().dropFirst())
         let bridgeExecutable = request.bridgeExecutable ?? Self.besideThisExecutable("guest-vsock-bridge")
 
+        // Under `auto` KVM is tried first and kept only if the guest speaks; the last attempt is always kept.
         var note: String?
-        for (index, accel) in request.accelerator.attempts.enumerated() {
-            let last = index == request.accelerator.attempts.count - 1
+        let attempts = request.accelerator.attempts
+        for (index, accel) in attempts.enumerated() {
             for path in [consolePath, qemuLogPath, bridgeLogPath] { _ = fm.createFile(atPath: path, contents: nil) }
             let bridge = usesBridge ? try Self.startBridge(bridgeExecutable, bridgeArguments, logPath: bridgeLogPath) : nil
             let argv = Self.supervised(planner.qemu(machine: request.machine), qemu: request.qemu, accel: accel,
@@ -102,28 +103,21 @@ public final class BootedGuest: @unchecked Sendable {
                 bridge?.stop(grace: .seconds(2))
                 throw error
             }
-            if !last {
-                // Tried only under `auto`: keep KVM if the guest speaks, else redo the boot under TCG.
-                if Self.waitForConsoleBytes(consolePath, process: qemu, timeout: AcceleratorChoice.kvmSilenceLimit) {
-                    (qemuProcess, bridgeProcess, accelerator, startedAt) = (qemu, bridge, accel, started)
-                    qemuArguments = argv
-                    acceleratorNote = nil
-                    return
-                }
-                let log = (try? String(contentsOfFile: qemuLogPath, encoding: .utf8)) ?? ""
-                note = "\(accel) was tried first and gave up: " + (qemu.isRunning
-                    ? "the guest wrote nothing to its console within \(AcceleratorChoice.kvmSilenceLimit)"
-                    : "QEMU ended: \(log.split(separator: "\n").last.map(String.init) ?? "no message")")
-                qemu.stop(grace: .seconds(2))
-                bridge?.stop(grace: .seconds(2))
-                continue
+            let last = index == attempts.count - 1
+            if last || Self.waitForConsoleBytes(consolePath, process: qemu, timeout: AcceleratorChoice.kvmSilenceLimit) {
+                (qemuProcess, bridgeProcess, accelerator, startedAt) = (qemu, bridge, accel, started)
+                qemuArguments = argv
+                acceleratorNote = note
+                return
             }
-            (qemuProcess, bridgeProcess, accelerator, startedAt) = (qemu, bridge, accel, started)
-            qemuArguments = argv
-            acceleratorNote = note
-            return
+            let log = (try? String(contentsOfFile: qemuLogPath, encoding: .utf8)) ?? ""
+            note = "\(accel) was tried first and gave up: " + (qemu.isRunning
+                ? "the guest wrote nothing to its console within \(AcceleratorChoice.kvmSilenceLimit)"
+                : "QEMU ended: \(log.split(separator: "\n").last.map(String.init) ?? "no message")")
+            qemu.stop(grace: .seconds(2))
+            bridge?.stop(grace: .seconds(2))
         }
-        throw BootError.badRequest("no accelerator to try")
+        throw BootError.badRequest("no accelerator to try for \(request.accelerator)")
     }
 
     /// The launch line as a supervised run needs it: our QEMU binary, the chosen accelerator, the serial
@@ -148,8 +142,9 @@ public final class BootedGuest: @unchecked Sendable {
     public static func startBridge(_ executable: String, _ arguments: [String], logPath: String) throws -> ChildProcess {
         let bridge = try ChildProcess(executable, arguments, logPath: logPath)
         let deadline = ContinuousClock.now + .seconds(30)
-        while !((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "").contains("waiting for QEMU") {
+        while true {
             let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+            if log.contains("waiting for QEMU") { return bridge }
             guard bridge.isRunning else { throw BootError.failed("guest-vsock-bridge (\(executable)) ended at start: \(log)") }
             guard ContinuousClock.now < deadline else {
                 bridge.stop(grace: .seconds(2))
@@ -157,7 +152,6 @@ public final class BootedGuest: @unchecked Sendable {
             }
             Thread.sleep(forTimeInterval: 0.01)
         }
-        return bridge
     }
 
     static func waitForConsoleBytes(_ path: String, process: ChildProcess, timeout: Duration) -> Bool {

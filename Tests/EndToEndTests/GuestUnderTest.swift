@@ -74,8 +74,8 @@ enum GuestUnderTest {
             let stdoutReader = StreamReader(out)
             let stderrReader = StreamReader(err)
             let exit = try client.wait(started.id, timeoutNanoseconds: 120_000_000_000)
-            let stdout = String(decoding: stdoutReader.bytes(), as: UTF8.self)
-            let stderr = String(decoding: stderrReader.bytes(), as: UTF8.self)
+            let stdout = String(decoding: try stdoutReader.bytes(), as: UTF8.self)
+            let stderr = String(decoding: try stderrReader.bytes(), as: UTF8.self)
             return (exit, stdout, stderr)
         }
 
@@ -83,22 +83,3 @@ enum GuestUnderTest {
     }
 }
 
-/// Reads a descriptor to its end on a thread of its own.
-final class StreamReader: @unchecked Sendable {
-    // `result` is written once by the reader thread before `done` is signalled and read only after it.
-    private var result: [UInt8] = []
-    private let done = DispatchSemaphore(value: 0)
-
-    init(_ fd: FileDescriptor) {
-        Thread.detachNewThread { [self] in
-            result = (try? fd.readToEnd(limit: 64 << 20)) ?? []
-            done.signal()
-        }
-    }
-
-    /// Everything read, once the stream has ended.
-    func bytes() -> [UInt8] {
-        done.wait()
-        return result
-    }
-}

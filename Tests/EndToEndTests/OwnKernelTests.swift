@@ -70,15 +70,16 @@ struct OwnKernelTests {
         let terminal = try session.client.startProcess(onTerminal)
         let terminalOutput = StreamReader(try session.client.attach(terminal.id, .stdout))
         #expect(try session.client.wait(terminal.id, timeoutNanoseconds: 60_000_000_000) == ProcessExit(code: 0, signal: 0))
-        let screen = String(decoding: terminalOutput.bytes(), as: UTF8.self)
+        let screen = String(decoding: try terminalOutput.bytes(), as: UTF8.self)
         #expect(screen.contains("/dev/pts/") && screen.contains("33 101"), "\(screen.debugDescription)")
 
         // 50 execs at once, on one multiplexed connection.
-        let results = ConcurrentResults(count: 50)
+        let results = Locked<[Result<(exit: ProcessExit, stdout: String, stderr: String), any Error>?]>(Array(repeating: nil, count: 50))
         DispatchQueue.concurrentPerform(iterations: 50) { index in
-            results.set(index, Result { try session.run(["sh", "-c", "echo exec-\(index); exit \(index % 5)"]) })
+            let result = Result { try session.run(["sh", "-c", "echo exec-\(index); exit \(index % 5)"]) }
+            results.update { $0[index] = result }
         }
-        for (index, result) in results.all.enumerated() {
+        for (index, result) in results.get().enumerated() {
             switch result {
             case .success(let run):
                 #expect(run.exit == ProcessExit(code: Int32(index % 5), signal: 0) && run.stdout == "exec-\(index)\n", "exec \(index): \(run)")
@@ -124,17 +125,3 @@ struct OwnKernelTests {
     }
 }
 
-/// Results of concurrent runs, by index.
-final class ConcurrentResults: @unchecked Sendable {
-    // Guarded by `lock`.
-    private var values: [Result<(exit: ProcessExit, stdout: String, stderr: String), any Error>?]
-    private let lock = NSLock()
-
-    init(count: Int) { values = Array(repeating: nil, count: count) }
-
-    func set(_ index: Int, _ value: Result<(exit: ProcessExit, stdout: String, stderr: String), any Error>) {
-        lock.withLock { values[index] = value }
-    }
-
-    var all: [Result<(exit: ProcessExit, stdout: String, stderr: String), any Error>?] { lock.withLock { values } }
-}

@@ -68,17 +68,6 @@ func execute(_ client: GuestClient, _ request: Guestkit_V1_StartProcessRequest, 
     return RunResult(stdout: stdoutBytes, stderr: stderrBytes.get(), status: status)
 }
 
-/// A value shared between a test and its helper threads.
-final class Locked<Value>: @unchecked Sendable {
-    // Every access goes through the lock.
-    private var value: Value
-    private let lock = NSLock()
-    init(_ value: Value) { self.value = value }
-    func get() -> Value { lock.withLock { value } }
-    func set(_ new: Value) { lock.withLock { value = new } }
-    func update<R>(_ body: (inout Value) -> R) -> R { lock.withLock { body(&value) } }
-}
-
 /// The agent's own open descriptors (from /proc), to show nothing leaks.
 func openDescriptors(of pid: Int32) -> Int {
     ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []).count

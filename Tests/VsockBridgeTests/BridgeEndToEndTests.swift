@@ -77,27 +77,10 @@ enum Payload {
 
     /// Writes `bytes`, shuts down the sending side, and reads everything that comes back, concurrently.
     static func exchange(_ fd: FileDescriptor, sending bytes: [UInt8]) throws -> [UInt8] {
-        let reader = Reader(fd)
+        let reader = StreamReader(fd)
         try fd.writeAll(bytes)
         try Sockets.shutdown(fd, .write)
-        return try reader.wait()
-    }
-
-    /// Reads a descriptor to its end on another thread.
-    final class Reader: @unchecked Sendable {
-        // `result` is written by the reading thread before `done` is signalled and read only after.
-        private var result: Result<[UInt8], Error> = .success([])
-        private let done = DispatchSemaphore(value: 0)
-        init(_ fd: FileDescriptor) {
-            Thread.detachNewThread { [self] in
-                do { result = .success(try fd.readToEnd(limit: 256 << 20)) } catch { result = .failure(error) }
-                done.signal()
-            }
-        }
-        func wait() throws -> [UInt8] {
-            done.wait()
-            return try result.get()
-        }
+        return try reader.bytes()
     }
 
     /// One line, read byte by byte.
