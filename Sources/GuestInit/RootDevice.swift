@@ -131,7 +131,7 @@ public struct RootDevice: Equatable, Sendable {
     public static func find(_ spec: RootSpec, candidates: () -> [String] = blockDevices,
                             timeoutMilliseconds: UInt64, pollMilliseconds: UInt64 = 10) throws(RootDeviceError) -> RootDevice
     {
-        let deadline = Clock.monotonicNanoseconds + timeoutMilliseconds * 1_000_000
+        let deadline = Clock.monotonicDeadline(afterMilliseconds: timeoutMilliseconds)
         while true {
             var seen: [String] = []
             if let device = try attempt(spec, candidates(), &seen) { return device }
