@@ -5,8 +5,12 @@ import Foundation
 import GuestTestSupport
 import Testing
 
-@Suite(.enabled(if: ImageTest.productsBuilt))
+@Suite
 struct BadInputTests {
+    init() throws {
+        try #require(ImageTest.productsBuilt, "build guest-init, guest-agent and compose-guest first (swift build)")
+    }
+
     /// Asserts a failed run that names `fragment`, leaving nothing (not even a partial file) in `directory`.
     static func expectFailure(_ result: CommandResult, mentioning fragment: String, cleanDirectory directory: String,
                               except kept: Set<String> = []) throws {
@@ -82,8 +86,9 @@ struct BadInputTests {
                          "TMPDIR=/tmp", ImageTest.composeGuest] + arguments)
     }
 
-    @Test(.enabled(if: canDropToNobody, "needs root to become nobody"))
+    @Test
     func unreadableInputAsNonRoot() throws {
+        try #require(Self.canDropToNobody, "needs root to become nobody")
         let scratch = try ScratchDirectory("gk-unreadable")
         chmod(scratch.path, 0o777)
         let secret = scratch.file("init")
@@ -93,8 +98,9 @@ struct BadInputTests {
         try Self.expectFailure(result, mentioning: "--init \(secret): permission denied", cleanDirectory: scratch.path)
     }
 
-    @Test(.enabled(if: canDropToNobody, "needs root to become nobody"), arguments: ["ext4", "erofs", "initramfs"])
+    @Test(arguments: ["ext4", "erofs", "initramfs"])
     func composesWithoutRootAndStillOwnsFilesByRoot(format: String) throws {
+        try #require(Self.canDropToNobody, "needs root to become nobody")
         let scratch = try ScratchDirectory("gk-noroot")
         chmod(scratch.path, 0o777)
         let image = scratch.file("g.\(format)")

@@ -7,12 +7,13 @@ import Testing
 /// stand-in agent writes, /run/guest/boot.json through the bind-mounted run directory, and the signal
 /// that ends the namespace (reboot(2) in a PID namespace kills its init with SIGINT for power-off and
 /// SIGHUP for restart; unshare re-raises it).
-@Suite(.serialized, .enabled(if: NamespacedInit.isSupported, "needs root and util-linux unshare"))
+@Suite(.serialized)
 struct InitProcessTests {
     let scratch: ScratchDirectory
     let guestInit = BuiltProducts.path("guest-init")
 
     init() throws {
+        try #require(NamespacedInit.isSupported, "needs root and util-linux unshare")
         scratch = try ScratchDirectory("init-ns")
     }
 
