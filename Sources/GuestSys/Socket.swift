@@ -83,10 +83,12 @@ public enum Sockets {
         }
     }
 
-    /// Connects a blocking stream socket.
-    public static func connect(_ address: SocketAddress) throws(SysError) -> FileDescriptor {
+    /// Connects a blocking stream socket. With `sendTimeoutMilliseconds`, SO_SNDTIMEO is set first: it
+    /// bounds a Unix connect to a listener whose backlog is full, and every later blocking send.
+    public static func connect(_ address: SocketAddress, sendTimeoutMilliseconds: Int? = nil) throws(SysError) -> FileDescriptor {
         let fd = try stream(address.family)
         do throws(SysError) {
+            if let sendTimeoutMilliseconds { try setSendTimeout(fd, milliseconds: sendTimeoutMilliseconds) }
             switch address {
             case .unix(let path):
                 try sys("connect", [address.description]) { gk_connect_unix(fd.rawValue, path) }
@@ -169,6 +171,15 @@ public enum Sockets {
         var port: UInt32 = 0
         try sys("getpeername", [fd.description]) { gk_peer_vsock(fd.rawValue, &cid, &port) }
         return (cid, port)
+    }
+
+    /// SO_SNDTIMEO: a blocking send (and, on a Unix socket, a blocking connect) gives up with EAGAIN
+    /// after `milliseconds`; 0 waits forever.
+    public static func setSendTimeout(_ fd: FileDescriptor, milliseconds: Int) throws(SysError) {
+        var value = timeval(tv_sec: milliseconds / 1000, tv_usec: (milliseconds % 1000) * 1000)
+        try sys("setsockopt", [fd.description, "SO_SNDTIMEO", "\(milliseconds) ms"]) {
+            setsockopt(fd.rawValue, SOL_SOCKET, SO_SNDTIMEO, &value, socklen_t(MemoryLayout<timeval>.size))
+        }
     }
 
     /// SO_SNDBUF / SO_RCVBUF.
