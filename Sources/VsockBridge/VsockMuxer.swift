@@ -287,7 +287,8 @@ public final class VsockMuxer {
     }
 
     private func replyReset(to header: VsockHeader) {
-        guard header.op != .rst else { return }
+        // Only the guest's own packets get an answer, and never one that would come "from" the guest itself.
+        guard header.op != .rst, header.srcCID == guestCID, header.dstCID != guestCID else { return }
         guard strayReplies.count - strayHead < settings.maximumStrayReplies else {
             strayRepliesDropped += 1
             return
