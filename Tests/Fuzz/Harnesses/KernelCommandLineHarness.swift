@@ -41,7 +41,8 @@ enum KernelCommandLineHarness {
             let end = min(offset + chunk, bytes.count)
             for message in decoder.feed(Array(bytes[offset..<end])) {
                 if case .unknown(let line) = message {
-                    fuzzCheck(line.utf8.count <= ControlLineDecoder.maximumLine + 64, "an unknown line longer than the limit")
+                    // Each byte decodes to at most one scalar (invalid UTF-8 becomes U+FFFD).
+                    fuzzCheck(line.unicodeScalars.count <= ControlLineDecoder.maximumLine + 64, "an unknown line longer than the limit")
                 }
             }
             offset = end
