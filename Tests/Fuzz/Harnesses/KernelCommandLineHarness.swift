@@ -1,3 +1,4 @@
+import Foundation
 import GuestSys
 @testable import GuestInit
 
@@ -52,7 +53,12 @@ enum KernelCommandLineHarness {
         _ = UnmountPlan.order(MountEntry.parseTable(text))
         _ = MountPlan.missing(from: MountEntry.parseTable(text))
         _ = Confinement.decide(pid: 1, pidNamespace: 4_026_532_100, utsNamespace: nil, mountInfo: text)
-        _ = RootReport.current(table: MountEntry.parseTable(text), kernelRoot: options.kernelRoot)
+        let root = RootReport.current(table: MountEntry.parseTable(text), kernelRoot: options.kernelRoot)
+        // boot.json carries what the mount table and the kernel said: it must stay valid JSON.
+        var timeline = BootTimeline()
+        timeline.record(.initStarted, at: UInt64(bytes.count))
+        let json = timeline.json(initVersion: GuestInit.version, kernelRelease: text, root: root, agentRestarts: Int(mode))
+        fuzzCheck((try? JSONSerialization.jsonObject(with: Data(json.utf8))) != nil, "boot.json is not JSON: \(json)")
     }
 
     static var seeds: [[UInt8]] {
