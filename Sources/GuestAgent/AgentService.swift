@@ -42,7 +42,7 @@ final class AgentService {
         }
         methods.register(service: s, method: "WaitProcess") { [unowned self] (request: Guestkit_V1_WaitProcessRequest, info, connection) in
             let process = try supervisor.lookup(request.id, container: request.containerID)
-            return supervisor.wait(process, info: info, connectionID: connection.id)
+            return try supervisor.wait(process, info: info, connectionID: connection.id)
         }
         methods.register(service: s, method: "ResizeTerminal") { [unowned self] (request: Guestkit_V1_ResizeTerminalRequest, _, _) in
             let process = try supervisor.lookup(request.id, container: request.containerID)

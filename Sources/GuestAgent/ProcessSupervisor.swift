@@ -15,11 +15,15 @@ final class ProcessSupervisor {
     private(set) var processes = ProcessTable()
     /// Processes each connection has WaitProcess calls parked on, so a closing connection drops them.
     private var waitsByConnection: [Int: Set<String>] = [:]
+    /// How many WaitProcess calls each connection has parked.
+    private var parkedWaits: [Int: Int] = [:]
+    let limits: AgentLimits
 
-    init(loop: EventLoop, router: StdioRouter, calls: CallAnswering) throws(SysError) {
+    init(loop: EventLoop, router: StdioRouter, calls: CallAnswering, limits: AgentLimits = AgentLimits()) throws(SysError) {
         self.loop = loop
         self.router = router
         self.calls = calls
+        self.limits = limits
         devNull = try FileDescriptor.open("/dev/null", .readWrite)
         router.streamFinished = { [unowned self] process in completeIfReady(process) }
     }
@@ -40,6 +44,7 @@ final class ProcessSupervisor {
         // PATH, user and limits are checked before anything is opened: a missing binary is NOT_FOUND at once.
         let plan = try LaunchPlan(request, accounts: { AccountDatabase.load() },
                                   resolveProgram: { Spawner.resolve($0, path: $1) }, fileExists: FileSystem.exists)
+        try checkRoom(for: plan)
         let id: String
         if request.id.isEmpty {
             id = processes.newID()
@@ -84,14 +89,39 @@ final class ProcessSupervisor {
         return response
     }
 
+    /// The limits a new process must stay within, checked before anything is opened.
+    private func checkRoom(for plan: LaunchPlan) throws(AgentError) {
+        let all = processes.all
+        guard all.count < limits.processes else {
+            throw .resourceExhausted("the agent holds \(all.count) processes (the limit): wait for finished ones "
+                + "(WaitProcess) before starting more")
+        }
+        let unwaited = all.filter { $0.exit != nil && $0.waiters.isEmpty }.count
+        guard unwaited < limits.exitedUnwaited else {
+            throw .resourceExhausted("\(unwaited) processes have exited and nobody waited for them (the limit): collect "
+                + "them with WaitProcess (ListProcesses lists them) before starting more")
+        }
+        let unattached = all.reduce(0) { $0 + $1.unattachedStreams }
+        let adding = (plan.stdin ? 1 : 0) + (plan.stdout ? 1 : 0) + (plan.stderr ? 1 : 0)
+        guard unattached + adding <= limits.unattachedStreams else {
+            throw .resourceExhausted("\(unattached) declared stdio streams are not attached yet (the limit is "
+                + "\(limits.unattachedStreams)): attach them (AttachStdio) or start processes without them")
+        }
+    }
+
     // MARK: Signals
 
     func signal(_ process: ManagedProcess, _ signal: Int32, group: Bool) throws(AgentError) {
         guard (0...64).contains(signal) else {
             throw .invalidRequest("signal \(signal) is not a signal number (0-64)")
         }
+        // After the reap the pid may belong to someone else, and so may the group id once the group has
+        // emptied (the agent cannot tell when that happens without racing it): never signal either then.
+        guard process.exit == nil else {
+            throw .failedPrecondition("process \(process.id) (pid \(process.pid)) has already exited"
+                + (group ? "; its process group is no longer the agent's to signal" : ""))
+        }
         if group {
-            // The group outlives its leader while any member is left; its id is not reused meanwhile.
             do throws(SysError) {
                 try Processes.signal(-process.pid, signal)
             } catch {
@@ -101,10 +131,6 @@ final class ProcessSupervisor {
                 throw .system(error)
             }
         } else {
-            // After the reap the pid may belong to someone else: never signal it then.
-            guard process.exit == nil else {
-                throw .failedPrecondition("process \(process.id) (pid \(process.pid)) has already exited")
-            }
             do throws(SysError) { try Processes.signal(process.pid, signal) } catch { throw .system(error) }
         }
     }
@@ -113,11 +139,16 @@ final class ProcessSupervisor {
 
     /// The exit status now if the process is complete (and forgets it), else nil with the call parked until
     /// it is, or until the call's own timeout.
-    func wait(_ process: ManagedProcess, info: CallInfo, connectionID: Int) -> Guestkit_V1_WaitProcessResponse? {
+    func wait(_ process: ManagedProcess, info: CallInfo, connectionID: Int) throws(AgentError) -> Guestkit_V1_WaitProcessResponse? {
         if process.isComplete {
             let response = process.waitResponse
             forget(process)
             return response
+        }
+        let parked = parkedWaits[connectionID, default: 0]
+        guard parked < limits.parkedWaitsPerConnection else {
+            throw .resourceExhausted("this connection has \(parked) WaitProcess calls parked (the limit): wait on "
+                + "another connection, or with a timeout")
         }
         let call = ParkedCall(connectionID: connectionID, streamID: info.streamID)
         var waiter = Waiter(call: call, timerID: nil)
@@ -125,18 +156,28 @@ final class ProcessSupervisor {
             let id = process.id
             waiter.timerID = loop.addTimer(after: UInt64(info.timeoutNanoseconds)) { [unowned self, unowned process] in
                 process.waiters.removeAll { $0.call == call }
-                waitsByConnection[connectionID]?.remove(id)
+                unpark(connectionID)
+                if !process.waiters.contains(where: { $0.call.connectionID == connectionID }) {
+                    waitsByConnection[connectionID]?.remove(id)
+                }
                 calls.answer(call, .failure(RPCError(
                     .deadlineExceeded, "process \(id) still running after the call's \(info.timeoutNanoseconds / 1_000_000) ms timeout")))
             }
         }
         process.waiters.append(waiter)
         waitsByConnection[connectionID, default: []].insert(process.id)
+        parkedWaits[connectionID, default: 0] += 1
         return nil
+    }
+
+    private func unpark(_ connectionID: Int) {
+        guard let parked = parkedWaits[connectionID] else { return }
+        parkedWaits[connectionID] = parked > 1 ? parked - 1 : nil
     }
 
     /// A connection closed or became a stdio stream: its parked waits go.
     func connectionGone(_ connectionID: Int) {
+        parkedWaits[connectionID] = nil
         guard let ids = waitsByConnection.removeValue(forKey: connectionID) else { return }
         for id in ids {
             guard let process = processes[id] else { continue }
@@ -191,6 +232,7 @@ final class ProcessSupervisor {
         for waiter in waiters {
             if let timer = waiter.timerID { loop.cancelTimer(timer) }
             waitsByConnection[waiter.call.connectionID]?.remove(process.id)
+            unpark(waiter.call.connectionID)
             calls.answer(waiter.call, .success(payload))
         }
         forget(process)

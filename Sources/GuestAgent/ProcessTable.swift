@@ -64,6 +64,15 @@ final class ManagedProcess {
         self.stderr = stderr
     }
 
+    /// Declared streams still waiting for their AttachStdio (each holds a pipe end).
+    var unattachedStreams: Int {
+        var count = 0
+        if declared.stdin, case .waiting = stdin { count += 1 }
+        if declared.stdout, case .waiting = stdout { count += 1 }
+        if declared.stderr, case .waiting = stderr { count += 1 }
+        return count
+    }
+
     /// Reaped and every output stream delivered: the exit status may go out.
     var isComplete: Bool { exit != nil && stdout.isFinished && stderr.isFinished }
 

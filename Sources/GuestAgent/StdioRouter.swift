@@ -61,6 +61,8 @@ final class StdioRouter {
     /// The AttachStdio response is queued: the socket now belongs to a pump. `leftover` is what the host sent
     /// after the request (stdin bytes already).
     func attach(_ connection: ClientConnection, _ pending: PendingAttach, leftover: [UInt8]) {
+        // A connection already closed has no socket left to hand over (its number may be reused).
+        guard !connection.closed else { return }
         let process = pending.process
         let stream = pending.stream
         let socket = connection.fd

@@ -46,14 +46,20 @@ public enum Sockets {
         })
     }
 
-    /// Binds and listens. A stale Unix socket file at the path is replaced.
-    public static func listen(_ address: SocketAddress, backlog: Int32 = 128, nonBlocking: Bool = true) throws(SysError) -> FileDescriptor {
+    /// Binds and listens. A stale Unix socket file at the path is replaced. With `unixMode`, the socket
+    /// file is created with that mode (less the umask) from the start: Linux takes a Unix socket file's mode
+    /// from the socket's own inode at bind, so there is no moment where it is more open than asked.
+    public static func listen(_ address: SocketAddress, backlog: Int32 = 128, nonBlocking: Bool = true,
+                              unixMode: mode_t? = nil) throws(SysError) -> FileDescriptor {
         let fd = try stream(address.family, nonBlocking: nonBlocking)
         do throws(SysError) {
             switch address {
             case .unix(let path):
                 if let st = try? FileSystem.status(path, followSymlinks: false), st.mode & S_IFMT == S_IFSOCK {
                     try FileSystem.unlink(path)
+                }
+                if let unixMode {
+                    try sys("fchmod", [fd.description, String(unixMode, radix: 8)]) { fchmod(fd.rawValue, unixMode) }
                 }
                 try sys("bind", [fd.description, address.description]) { gk_bind_unix(fd.rawValue, path) }
             case .vsock(let cid, let port):

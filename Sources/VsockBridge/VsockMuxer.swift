@@ -64,7 +64,7 @@ public final class VsockMuxer {
     private var strayHead = 0
     /// Stray replies the current stray turn may still send before a connection gets its turn.
     private var strayTurnLeft = VsockMuxer.burstPackets
-    private var guestLogBudget = LogBudget()
+    private var guestLogBudget: LogBudget
     /// The connection whose turn it is, and how many more packets its turn allows.
     private var burstKey: Key?
     private var burstLeft = 0
@@ -90,6 +90,7 @@ public final class VsockMuxer {
         self.loop = loop
         self.log = log
         self.clock = clock
+        guestLogBudget = LogBudget(perSecond: settings.guestLogLinesPerSecond)
     }
 
     public var connectionCount: Int { connections.count }
@@ -100,7 +101,7 @@ public final class VsockMuxer {
     /// Logs a line the guest's behaviour caused, within `guestLogLinesPerSecond`.
     private func guestLog(_ level: BridgeLog.Level, _ message: @autoclosure () -> String) {
         guard level <= log.level else { return }
-        let (allowed, suppressed) = guestLogBudget.spend(now: clock(), perSecond: settings.guestLogLinesPerSecond)
+        let (allowed, suppressed) = guestLogBudget.spend(now: clock())
         if suppressed > 0 { log.warning("\(suppressed) more log lines about guest packets were suppressed in the last second") }
         if allowed { log.log(level, message()) }
     }
@@ -436,31 +437,5 @@ public final class VsockMuxer {
         strayHead = 0
         burstKey = nil
         if count > 0 { log.info("closed \(count) host connection(s): \(reason)") }
-    }
-}
-
-/// A per-second allowance of log lines: a guest that triggers thousands of warnings a second gets a few
-/// lines and a count, not a log (and a loop) drowned in them.
-struct LogBudget {
-    private var windowStart: UInt64 = 0
-    private var used = 0
-    private var suppressed = 0
-
-    /// Spends one line at `now`: whether it may be logged, and how many lines the window that just
-    /// ended suppressed (reported once, when the next window opens).
-    mutating func spend(now: UInt64, perSecond: Int) -> (allowed: Bool, suppressedBefore: Int) {
-        var report = 0
-        if now &- windowStart >= 1_000_000_000 {
-            report = suppressed
-            windowStart = now
-            used = 0
-            suppressed = 0
-        }
-        guard used < perSecond else {
-            suppressed += 1
-            return (false, report)
-        }
-        used += 1
-        return (true, report)
     }
 }
