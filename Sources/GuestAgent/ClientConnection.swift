@@ -216,7 +216,7 @@ final class ClientConnection: PollTarget {
         closed = true
         if let reason, !quietly { log("closing: \(reason)") }
         server.loop.unwatch(fd)
-        fd.closeQuietly()
+        Sockets.end(fd)
         server.forget(self)
     }
 }

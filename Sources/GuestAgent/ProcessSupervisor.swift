@@ -6,7 +6,12 @@ import TTRPC
 /// the descriptors the host asked for), signals them, reaps them on SIGCHLD, parks WaitProcess calls and
 /// answers them once a process has exited and its output has been delivered, then forgets it. Moving
 /// stdio bytes is the router's job; it tells the supervisor when an output stream finished.
-final class ProcessSupervisor {
+///
+/// Starting never waits for the child: it is cloned (sharing memory, copying nothing) and runs its setup
+/// up to exec on its own, so a cwd on a hung filesystem stalls that one StartProcess, not the loop. The
+/// call is parked until the child's report pipe says it exec'd (answered with id and pid) or failed
+/// (answered with the step's error; the process is forgotten).
+final class ProcessSupervisor: PollTarget {
     let loop: EventLoop
     let router: StdioRouter
     private unowned let calls: CallAnswering
@@ -17,6 +22,16 @@ final class ProcessSupervisor {
     private var waitsByConnection: [Int: Set<String>] = [:]
     /// How many WaitProcess calls each connection has parked.
     private var parkedWaits: [Int: Int] = [:]
+    /// Children whose exec is not known yet, by report descriptor.
+    private var starting: [Int32: Start] = [:]
+
+    /// A StartProcess waiting for its child's report.
+    private struct Start {
+        let process: ManagedProcess
+        let spawn: SpawnInProgress
+        let call: ParkedCall
+        let workingDirectory: String
+    }
     let limits: AgentLimits
 
     init(loop: EventLoop, router: StdioRouter, calls: CallAnswering, limits: AgentLimits = AgentLimits()) throws(SysError) {
@@ -40,7 +55,9 @@ final class ProcessSupervisor {
 
     // MARK: Start
 
-    func startProcess(_ request: Guestkit_V1_StartProcessRequest) throws(AgentError) -> Guestkit_V1_StartProcessResponse {
+    /// Starts the process and parks `call` until its exec is known (returns nil), or throws what was wrong
+    /// before anything ran: a missing program, a bad user, a limit.
+    func startProcess(_ request: Guestkit_V1_StartProcessRequest, call: ParkedCall) throws(AgentError) -> Guestkit_V1_StartProcessResponse? {
         // PATH, user and limits are checked before anything is opened: a missing binary is NOT_FOUND at once.
         let plan = try LaunchPlan(request, accounts: { AccountDatabase.load() },
                                   resolveProgram: { Spawner.resolve($0, path: $1) }, fileExists: FileSystem.exists)
@@ -69,24 +86,71 @@ final class ProcessSupervisor {
         spawn.controllingTerminal = plan.terminal
         spawn.identity = plan.identity
         spawn.limits = plan.limits
-        let pid: Int32
+        let spawning: SpawnInProgress
         do throws(SpawnError) {
-            pid = try Spawner.spawn(spawn)
+            spawning = try Spawner.start(spawn)
         } catch {
             stdio.abandon()
             throw .spawn(error, workingDirectory: plan.workingDirectory)
         }
+        // The child has its own descriptor table since the clone.
         stdio.closeChildEnds()
 
-        let process = ManagedProcess(id: id, pid: pid, arguments: plan.arguments, terminal: stdio.terminal,
+        let process = ManagedProcess(id: id, pid: spawning.pid, arguments: plan.arguments, terminal: stdio.terminal,
                                      stdin: stdio.stdin, stdout: stdio.stdout, stderr: stdio.stderr)
         process.declared = (plan.stdin, plan.stdout, plan.stderr)
+        process.starting = true
         processes.insert(process)
         if plan.terminal && !plan.stdout { router.discardOutput(of: process) }
-        var response = Guestkit_V1_StartProcessResponse()
-        response.id = id
-        response.pid = pid
-        return response
+        let report = spawning.reportDescriptor
+        starting[report.rawValue] = Start(process: process, spawn: spawning, call: call, workingDirectory: plan.workingDirectory)
+        do throws(SysError) {
+            try loop.watch(report, .readable, self)
+        } catch {
+            // Cannot watch the report: wait for it here rather than lose the outcome.
+            AgentLog.error("watching the start report of \(id): \(error)")
+            while spawning.collect() == nil { Clock.sleep(nanoseconds: 1_000_000) }
+            spawning.release()
+            finishStart(report.rawValue)
+        }
+        return nil
+    }
+
+    /// A start report is readable: the child exec'd or failed.
+    func ready(_ fd: FileDescriptor, _ events: PollEvents) {
+        guard let start = starting[fd.rawValue], start.spawn.collect() != nil else { return }
+        loop.unwatch(fd)
+        start.spawn.release()
+        finishStart(fd.rawValue)
+    }
+
+    private func finishStart(_ report: Int32) {
+        guard let start = starting.removeValue(forKey: report), let outcome = start.spawn.collect() else { return }
+        let process = start.process
+        process.starting = false
+        switch outcome {
+        case .success:
+            var response = Guestkit_V1_StartProcessResponse()
+            response.id = process.id
+            response.pid = process.pid
+            do {
+                calls.answer(start.call, .success(try response.serializedBytes()))
+            } catch {
+                calls.answer(start.call, .failure(RPCError(.internal, "cannot encode the StartProcess response: \(error)")))
+            }
+        case .failure(let error):
+            // It never ran: the host hears why, and the process is forgotten (its exit, 127, is reaped).
+            let status = AgentError.status(of: AgentError.spawn(error, workingDirectory: start.workingDirectory))
+            calls.answer(start.call, .failure(status))
+            for waiter in process.waiters {
+                if let timer = waiter.timerID { loop.cancelTimer(timer) }
+                waitsByConnection[waiter.call.connectionID]?.remove(process.id)
+                unpark(waiter.call.connectionID)
+                calls.answer(waiter.call, .failure(RPCError(.notFound, "process \(process.id) did not start: \(status.message)")))
+            }
+            process.waiters = []
+            if processes[process.id] === process { forget(process) }
+        }
     }
 
     /// The limits a new process must stay within, checked before anything is opened.
@@ -244,9 +308,11 @@ final class ProcessSupervisor {
         processes.remove(process)
     }
 
-    /// Leaving: the processes this agent started go with it (their whole groups).
+    /// Leaving: the processes this agent started go with it (their whole groups; a child still starting
+    /// may not lead its group yet).
     func killAll() {
         for process in processes.all where process.exit == nil {
+            if process.starting { try? Processes.signal(process.pid, Signal.kill) }
             try? Processes.signal(-process.pid, Signal.kill)
         }
     }

@@ -49,6 +49,8 @@ final class ManagedProcess {
     var exit: WaitStatus?
     var exitedAt: UInt64 = 0
     var waiters: [Waiter] = []
+    /// Cloned, and not yet known to have exec'd.
+    var starting = false
     /// The streams StartProcess said the host will attach.
     var declared: (stdin: Bool, stdout: Bool, stderr: Bool) = (false, false, false)
 

@@ -75,12 +75,12 @@ final class StdioRouter {
                 let result = unsent.withUnsafeBytes { socket.writeNonBlocking($0) }
                 if result != .bytes(unsent.count) {
                     AgentLog.error("\(label): could not send the AttachStdio response; closing the connection")
-                    socket.closeQuietly()
+                    Sockets.end(socket)
                     return
                 }
             }
             guard case .waiting(let sink) = process.stdin else {
-                socket.closeQuietly()  // stdin already closed (CloseStdin or exit): EOF for the host
+                Sockets.end(socket)  // stdin already closed (CloseStdin or exit): EOF for the host
                 return
             }
             let pump = InputPump(label: label, source: socket, sink: sink, terminal: process.terminal != nil,
@@ -94,7 +94,7 @@ final class StdioRouter {
         }
         let end = stream == .stdout ? process.stdout : process.stderr
         guard case .waiting(let source) = end else {
-            socket.closeQuietly()
+            Sockets.end(socket)
             return
         }
         // Attached and drained from now on: a larger pipe and send buffer mean fewer wake-ups per megabyte

@@ -117,6 +117,14 @@ public enum Sockets {
         return (FileDescriptor(rawValue: fds[0]), FileDescriptor(rawValue: fds[1]))
     }
 
+    /// shutdown(SHUT_RDWR), then close: the peer sees the end at once even while another process still
+    /// holds a copy of the descriptor (a child between its clone and its exec), which a close alone would
+    /// leave open until that copy goes.
+    public static func end(_ fd: FileDescriptor) {
+        _ = Glibc.shutdown(fd.rawValue, Int32(SHUT_RDWR))
+        fd.closeQuietly()
+    }
+
     public static func shutdown(_ fd: FileDescriptor, _ how: ShutdownHow) throws(SysError) {
         try sys("shutdown", [fd.description, "\(how)"]) { Glibc.shutdown(fd.rawValue, how.rawValue) }
     }

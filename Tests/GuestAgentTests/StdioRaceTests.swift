@@ -136,7 +136,7 @@ import Testing
             if text != "done\n" { return "output \(text.debugDescription)" }
             return nil
         }
-        #expect(failures.isEmpty, "\(failures)")
+        #expect(failures.isEmpty, "\(failures)\nagent log:\n\(agent.logText.suffix(3000))")
     }
 
     @Test func outputWrittenBeforeTheHostAttachesIsKept() throws {

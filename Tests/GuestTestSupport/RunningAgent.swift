@@ -23,7 +23,7 @@ public final class RunningAgent: @unchecked Sendable {
     ///   - bootJSON: written to the boot file the agent reads; nil leaves the file absent.
     ///   - binary: the agent to run; the built product beside the tests by default.
     public init(withInitChannel: Bool = true, bootJSON: String? = nil,
-                binary: String = BuiltProducts.path("guest-agent")) throws {
+                binary: String = BuiltProducts.path("guest-agent"), extraArguments: [String] = []) throws {
         scratch = try ScratchDirectory("agent")
         socketPath = scratch.file("agent.sock")
         logPath = scratch.file("agent.log")
@@ -47,7 +47,8 @@ public final class RunningAgent: @unchecked Sendable {
             descriptors[3] = theirs
             environment.append("GUESTKIT_INIT_FD=3")
         }
-        var request = SpawnRequest(path: binary, arguments: [binary, "--listen", "unix:" + socketPath, "--boot-file", bootFile],
+        var request = SpawnRequest(path: binary, arguments: [binary, "--listen", "unix:" + socketPath, "--boot-file", bootFile]
+                                       + extraArguments,
                                    environment: environment, descriptors: descriptors)
         request.newProcessGroup = true
         do {
@@ -92,6 +93,13 @@ public final class RunningAgent: @unchecked Sendable {
             line.append(b)
         }
         return String(decoding: line.dropLast(), as: UTF8.self)
+    }
+
+    /// The agent's resident set size in KiB (VmRSS), 0 once it is gone.
+    public var residentKiB: Int {
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") }
+        return line.flatMap { Int($0.split(separator: " ").dropFirst().first ?? "") } ?? 0
     }
 
     /// What the agent logged so far.
