@@ -21,6 +21,8 @@ public final class EventLoop {
         poller = try Poller()
     }
 
+    deinit { poller.fd.closeQuietly() }
+
     public func add(_ fd: FileDescriptor, _ events: PollEvents, handler: @escaping Handler) throws(SysError) {
         try poller.add(fd, events)
         handlers[fd.rawValue] = handler
