@@ -167,7 +167,7 @@ extension FileDescriptor {
     /// The size of a pipe's buffer (F_SETPIPE_SZ); returns the size the kernel chose.
     @discardableResult
     public func setPipeSize(_ bytes: Int32) throws(SysError) -> Int32 {
-        try sys("fcntl", [description, "F_SETPIPE_SZ", "\(bytes)"]) { gk_fcntl_int(rawValue, 1031, bytes) }
+        try sys("fcntl", [description, "F_SETPIPE_SZ", "\(bytes)"]) { gk_fcntl_int(rawValue, GK_F_SETPIPE_SZ, bytes) }
     }
 
     /// Whether this descriptor is a terminal.
