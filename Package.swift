@@ -119,7 +119,7 @@ let package = Package(
                           path: "Tests/GuestTestParent", swiftSettings: strict),
 
         .testTarget(name: "GuestSysTests", dependencies: ["GuestSys", "GuestTestSupport"], swiftSettings: strict),
-        .testTarget(name: "GuestInitTests", dependencies: ["GuestInit", "GuestSys", "GuestTestSupport"],
+        .testTarget(name: "GuestInitTests", dependencies: ["GuestInit", "GuestSys", "GuestTestSupport", "HostProcess"],
                     swiftSettings: strict),
         .testTarget(name: "TTRPCTests", dependencies: ["TTRPC", "GuestProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")], swiftSettings: strict),
         .testTarget(name: "GuestAgentTests", dependencies: ["GuestAgent", "GuestClient", "GuestTestSupport", "GuestSys", "GuestProto", "TTRPC"],

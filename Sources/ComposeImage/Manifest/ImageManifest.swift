@@ -59,6 +59,25 @@ public struct ImageManifest: Codable, Sendable, Equatable {
         public var rootDeviceBlock: String?
         /// SOURCE_DATE_EPOCH (or the build time) stamped on every file.
         public var sourceDateEpoch: Int64
+
+        public init(file: String, format: String, size: UInt64, sha256: String, uuid: String?, label: String?,
+                    compression: String?, dax: Bool, daxHeader: Bool, filesystemOffset: UInt64, pfnDataOffset: UInt64?,
+                    rootDevicePmem: String?, rootDeviceBlock: String?, sourceDateEpoch: Int64) {
+            self.file = file
+            self.format = format
+            self.size = size
+            self.sha256 = sha256
+            self.uuid = uuid
+            self.label = label
+            self.compression = compression
+            self.dax = dax
+            self.daxHeader = daxHeader
+            self.filesystemOffset = filesystemOffset
+            self.pfnDataOffset = pfnDataOffset
+            self.rootDevicePmem = rootDevicePmem
+            self.rootDeviceBlock = rootDeviceBlock
+            self.sourceDateEpoch = sourceDateEpoch
+        }
     }
 
     /// One file with its digest.
