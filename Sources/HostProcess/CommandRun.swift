@@ -135,7 +135,8 @@ struct StandardStreams {
     /// pipe cannot keep this waiting.
     mutating func pump(while child: ChildProcess) -> (output: [UInt8], error: [UInt8]) {
         defer { closeOurEnds() }
-        var collected: [FileDescriptor: [UInt8]] = [:]
+        var collectedOutput: [UInt8] = []
+        var collectedError: [UInt8] = []
         var open: Set<FileDescriptor> = []
         guard let poller = try? Poller() else { return ([], []) }
         defer { poller.fd.closeQuietly() }
@@ -187,7 +188,12 @@ struct StandardStreams {
                 }
                 let result = buffer.withUnsafeMutableBytes { event.fd.readNonBlocking(into: $0) }
                 switch result {
-                case .bytes(let n): collected[event.fd, default: []].append(contentsOf: buffer[0..<n])
+                case .bytes(let n):
+                    if event.fd == outputPipe {
+                        collectedOutput.append(contentsOf: buffer[0..<n])
+                    } else {
+                        collectedError.append(contentsOf: buffer[0..<n])
+                    }
                 case .wouldBlock: continue
                 case .endOfFile, .failed:
                     try? poller.remove(event.fd)
@@ -195,6 +201,6 @@ struct StandardStreams {
                 }
             }
         }
-        return (outputPipe.map { collected[$0] ?? [] } ?? [], errorPipe.map { collected[$0] ?? [] } ?? [])
+        return (collectedOutput, collectedError)
     }
 }

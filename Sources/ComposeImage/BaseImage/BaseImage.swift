@@ -104,6 +104,7 @@ public struct BaseImage {
                 try tree.addDirectory(member.path, permissions: member.permissions, uid: member.uid, gid: member.gid)
             case .file:
                 let archiveName = reader.name
+                try tree.checkSize(member.size, of: "\(archiveName) member \(member.path)")
                 try tree.addFile(member.path, permissions: member.permissions, uid: member.uid, gid: member.gid) { fd in
                     try reader.readContent { chunk in
                         do { try fd.writeAll(chunk) } catch {

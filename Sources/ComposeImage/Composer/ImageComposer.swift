@@ -82,6 +82,7 @@ public struct ImageComposer {
             tree.discard()
             try? FileManager.default.removeItem(atPath: scratch)
         }
+        if spec.format == .initramfs { tree.fileSizeLimit = (Initramfs.maximumFileSize, "an initramfs (newc cpio)") }
         var warnings: [String] = []
 
         // 1. Skeleton, then the base over it (a user's base wins over our defaults).

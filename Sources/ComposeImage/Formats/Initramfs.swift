@@ -12,6 +12,9 @@ import Foundation
 public struct Initramfs: Sendable {
     public enum Compression: String, Sendable, CaseIterable { case none, gzip, zstd }
 
+    /// newc's filesize field is 8 hex digits.
+    public static let maximumFileSize = UInt64(UInt32.max)
+
     public var compression: Compression
     public var epoch: Int64
     /// Extra names for existing files, written as hard links: alias path → canonical path in the tree.
@@ -77,7 +80,7 @@ public struct Initramfs: Sendable {
 
         for member in members where member.carriesData && member.entry.kind == .file {
             let size = member.source.map { Self.fileSize($0) } ?? 0
-            guard size <= UInt64(UInt32.max) else {
+            guard size <= Self.maximumFileSize else {
                 throw ComposeError.badOption("\(member.name) is \(ByteCount.format(size)); a newc cpio member holds less than 4 GiB: "
                     + "leave it out of the initramfs or use --format ext4 or erofs")
             }

@@ -62,6 +62,9 @@ public final class RootTree {
     public let staging: String
     /// Every entry by absolute guest path ("/" is the root directory).
     public private(set) var entries: [String: TreeEntry] = [:]
+    /// The largest file the image format can hold, with the format's name (an initramfs: below 4 GiB);
+    /// a larger file is refused before it is copied.
+    public var fileSizeLimit: (bytes: UInt64, format: String)?
 
     /// Creates an empty tree in a new staging directory at `staging` (which must not exist).
     public init(staging: String) throws {
@@ -137,6 +140,8 @@ public final class RootTree {
         try removeExisting(canonical)
         let target = stagingPath(canonical)
         let source = hostPath.realPath
+        var info = stat()
+        if stat(source, &info) == 0 { try checkSize(UInt64(info.st_size), of: hostPath) }
         do { try FileManager.default.copyItem(atPath: source, toPath: target) } catch {
             throw ComposeError.io(operation: "copy \(hostPath) to", path: canonical, reason: error.localizedDescription)
         }
@@ -152,6 +157,13 @@ public final class RootTree {
             throw ComposeError.io(operation: "write", path: stagingPath(canonical), reason: error.localizedDescription)
         }
         entries[canonical] = TreeEntry(kind: .file, permissions: permissions, uid: uid, gid: gid)
+    }
+
+    /// Refuses a file the image format cannot hold.
+    public func checkSize(_ size: UInt64, of what: String) throws {
+        guard let limit = fileSizeLimit, size > limit.bytes else { return }
+        throw ComposeError.badOption("\(what) is \(size) bytes; \(limit.format) holds files of at most \(limit.bytes) bytes: "
+            + "leave it out, or use --format ext4 or erofs")
     }
 
     /// Adds a regular file whose bytes `write` produces into the staged file (streamed, never held whole).
