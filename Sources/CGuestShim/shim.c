@@ -19,6 +19,7 @@ int gk_wcoredump(int status) { return WCOREDUMP(status); }
 
 int gk_fcntl_int(int fd, int cmd, int arg) { return fcntl(fd, cmd, arg); }
 const int GK_F_SETPIPE_SZ = F_SETPIPE_SZ;
+const int GK_O_PATH = O_PATH;
 
 int gk_get_winsize(int fd, unsigned short *rows, unsigned short *cols) {
     struct winsize ws;

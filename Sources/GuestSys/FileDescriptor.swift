@@ -35,7 +35,7 @@ public struct OpenFlags: OptionSet, Sendable {
     public static let noFollow = OpenFlags(rawValue: O_NOFOLLOW)
     public static let noControllingTerminal = OpenFlags(rawValue: O_NOCTTY)
     public static let sync = OpenFlags(rawValue: O_SYNC)
-    public static let path = OpenFlags(rawValue: 0o10000000)  // O_PATH
+    public static let path = OpenFlags(rawValue: GK_O_PATH)
 }
 
 extension FileDescriptor {

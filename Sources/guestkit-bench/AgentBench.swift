@@ -106,7 +106,7 @@ struct AgentBench: ParsableCommand {
         chunk.withUnsafeMutableBytes { raw in
             for i in stride(from: 0, to: raw.count, by: 8) { raw.storeBytes(of: generator.next(), toByteOffset: i, as: UInt64.self) }
         }
-        FileManager.default.createFile(atPath: path + ".tmp", contents: nil)
+        _ = FileManager.default.createFile(atPath: path + ".tmp", contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path + ".tmp"))
         for _ in 0..<catMebibytes { handle.write(chunk) }
         try handle.close()

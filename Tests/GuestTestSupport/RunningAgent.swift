@@ -3,7 +3,7 @@ import GuestSys
 import HostProcess
 
 /// The built guest-agent running natively on a Unix socket in a scratch directory, started the way
-/// guest-init starts it (contract 1): a socketpair end as fd 3 and GUESTKIT_INIT_FD=3. Ready when the
+/// guest-init starts it (the control channel): a socketpair end as fd 3 and GUESTKIT_INIT_FD=3. Ready when the
 /// agent has written READY, so tests never sleep waiting for it. Stopped (SIGTERM, reaped) on `stop()`
 /// or when released.
 public final class RunningAgent: @unchecked Sendable {

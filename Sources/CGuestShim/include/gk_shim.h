@@ -35,8 +35,10 @@ int gk_wcoredump(int status);
 
 // ioctl and fcntl are variadic, which Swift does not call.
 int gk_fcntl_int(int fd, int cmd, int arg);
-/// F_SETPIPE_SZ from <fcntl.h>, which defines it only under _GNU_SOURCE (Swift's Glibc module has none).
+/// F_SETPIPE_SZ and O_PATH from <fcntl.h>, which defines them only under _GNU_SOURCE (Swift's Glibc
+/// module has none).
 extern const int GK_F_SETPIPE_SZ;
+extern const int GK_O_PATH;
 int gk_get_winsize(int fd, unsigned short *rows, unsigned short *cols);
 int gk_set_winsize(int fd, unsigned short rows, unsigned short cols);
 int gk_set_controlling_tty(int fd);

@@ -70,8 +70,8 @@ public struct ImageSpec: Sendable, Equatable {
 
     public init() {}
 
-    /// Guest path of the init binary (contract 6).
+    /// Guest path of the init binary (where the kernel looks for init on a disk root).
     public static let initGuestPath = "/sbin/init"
-    /// Guest path of the agent binary (contract 6).
+    /// Guest path of the agent binary (guest-init's default `guest.agent`).
     public static let agentGuestPath = "/sbin/guest-agent"
 }

@@ -38,7 +38,7 @@ public struct HybridRequestError: Error, Equatable, CustomStringConvertible {
 }
 
 /// A host client that has connected but not yet finished its CONNECT line.
-final class HybridHandshake {
+final class PendingHybridClient {
     let fd: FileDescriptor
     let deadline: UInt64
     private var line: [UInt8] = []
