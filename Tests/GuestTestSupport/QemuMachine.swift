@@ -71,6 +71,7 @@ public final class QemuMachine: @unchecked Sendable {
     /// A failed wait: says what was awaited and ends with the console's last lines.
     public struct Failure: Error, CustomStringConvertible {
         public let description: String
+        public init(description: String) { self.description = description }
     }
 
     public let configuration: Configuration

@@ -32,7 +32,7 @@ public final class TestParent: @unchecked Sendable {
             if names.allSatisfy({ found[$0] != nil }) { break }
             guard process.isRunning, ContinuousClock.now < deadline else {
                 process.kill()
-                throw RunningAgentError("guestkit-test-parent \(arguments.joined(separator: " ")) did not report \(names) within \(timeout): \(text)")
+                throw QemuMachine.Failure(description: "guestkit-test-parent \(arguments.joined(separator: " ")) did not report \(names) within \(timeout): \(text)")
             }
             Thread.sleep(forTimeInterval: 0.02)
         }
