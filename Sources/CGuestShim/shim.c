@@ -18,6 +18,8 @@ int gk_wtermsig(int status) { return WTERMSIG(status); }
 int gk_wcoredump(int status) { return WCOREDUMP(status); }
 
 int gk_fcntl_int(int fd, int cmd, int arg) { return fcntl(fd, cmd, arg); }
+const int GK_F_SETPIPE_SZ = F_SETPIPE_SZ;
+const int GK_O_PATH = O_PATH;
 
 int gk_get_winsize(int fd, unsigned short *rows, unsigned short *cols) {
     struct winsize ws;
@@ -198,5 +200,47 @@ int gk_pivot_root(const char *new_root, const char *put_old) {
     return (int)syscall(SYS_pivot_root, new_root, put_old);
 }
 
-// --- guest-agent (issue 3): see gk_shim.h ---------------------------------------------------------------
 int gk_readable_bytes(int fd, int *count) { return ioctl(fd, FIONREAD, count); }
+
+int gk_child_ended_unreaped(pid_t pid) {
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    if (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT) < 0) return -1;
+    return info.si_pid == pid ? 1 : 0;
+}
+
+static volatile int relay_fd = -1;
+
+static void relay_handler(int signal) {
+    int saved = errno;
+    unsigned char byte = (unsigned char)signal;
+    ssize_t ignored = write(relay_fd, &byte, 1);
+    (void)ignored;
+    errno = saved;
+}
+
+int gk_relay_signals(const int *signals, int count, int fd) {
+    relay_fd = fd;
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = relay_handler;
+    action.sa_flags = SA_RESTART;
+    sigemptyset(&action.sa_mask);
+    for (int i = 0; i < count; i++) {
+        if (sigaction(signals[i], &action, NULL) < 0) return -1;
+    }
+    return 0;
+}
+
+void gk_raise_default(int signal) {
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = SIG_DFL;
+    sigemptyset(&action.sa_mask);
+    sigaction(signal, &action, NULL);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, signal);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    raise(signal);
+}

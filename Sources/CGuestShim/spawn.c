@@ -87,6 +87,11 @@ static int child_main(void *arg) {
     } else if (a->new_process_group) {
         if ((r = RS2(SYS_setpgid, 0, 0)) < 0) child_fail(report_fd, r, "setpgid");
     }
+    if (a->parent_death_signal > 0) {
+        if ((r = RS2(SYS_prctl, PR_SET_PDEATHSIG, a->parent_death_signal)) < 0) child_fail(report_fd, r, "prctl(PR_SET_PDEATHSIG)");
+        // The parent may have died between the clone and the prctl: then no signal would ever come.
+        if (RS0(SYS_getppid) != a->parent_pid) RS1(SYS_exit_group, 128 + a->parent_death_signal);
+    }
 
     // Move every source above all targets first, so a target never clobbers a later source.
     if (a->fd_map_count > 64) child_fail(report_fd, -EINVAL, "fd map");

@@ -54,7 +54,7 @@ public final class VsockMuxer {
     /// Every connection with a host socket, including ones whose guest side has ended but which still
     /// write buffered bytes to the host.
     private var byDescriptor: [Int32: VsockConnection] = [:]
-    private var handshakes: [Int32: HybridHandshake] = [:]
+    private var handshakes: [Int32: PendingHybridClient] = [:]
     /// Connections that may have a packet for the guest, in turn order; `queued` mirrors it as a set.
     private var rxTurns: [Key] = []
     private var rxTurnsHead = 0
@@ -124,7 +124,7 @@ public final class VsockMuxer {
                 connectionsRefused += 1
                 continue
             }
-            let handshake = HybridHandshake(fd: fd, deadline: clock() + settings.handshakeTimeoutNanoseconds)
+            let handshake = PendingHybridClient(fd: fd, deadline: clock() + settings.handshakeTimeoutNanoseconds)
             do throws(SysError) {
                 try loop.add(fd, .readable) { [unowned self] _ in self.handshakeReadable(fd) }
             } catch {
