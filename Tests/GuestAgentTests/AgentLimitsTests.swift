@@ -70,8 +70,12 @@ import TTRPC
         let agent = try RunningAgent()
         var connections: [RawConnection] = []
         defer { connections.forEach { $0.close() } }
-        for _ in 0..<5_000 { connections.append(try RawConnection(agent)) }
-        for connection in connections { try connection.send(try connection.request(stream: 1, method: "GetInfo", payload: [])) }
+        // Each asks at once: a refused connection that says nothing is closed after a grace period.
+        for _ in 0..<5_000 {
+            let connection = try RawConnection(agent)
+            connections.append(connection)
+            try connection.send(try connection.request(stream: 1, method: "GetInfo", payload: []))
+        }
         var served = 0
         var refused = 0
         for connection in connections {
