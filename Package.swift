@@ -121,7 +121,7 @@ let package = Package(
         // Fuzzing: harnesses (also replayed over the corpus by FuzzCorpusTests), their libFuzzer executable
         // (built for fuzzing by make/fuzz.mk) and the declaration of libFuzzer's driver entry.
         .target(name: "FuzzHarnesses", dependencies: [
-            "TTRPC", "GuestProto", "GuestAgent", "VsockBridge", "GuestInit", "GuestSys",
+            "TTRPC", "GuestProto", "GuestAgent", "VsockBridge", "GuestInit", "GuestSys", "ComposeImage",
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ], path: "Tests/Fuzz/Harnesses", swiftSettings: strict),
         .target(name: "CFuzzDriver", path: "Tests/Fuzz/CFuzzDriver"),

@@ -11,7 +11,7 @@
 # file into Tests/Fuzz/corpus/<harness>/ (FuzzCorpusTests replays it in every test run).
 FUZZ_SECONDS ?= 60
 FUZZ_TEST_SECONDS ?= 5
-FUZZ_HARNESSES := ttrpc-frames agent-dispatch vsock-packets descriptor-chains vhost-user kernel-cmdline
+FUZZ_HARNESSES := ttrpc-frames agent-dispatch vsock-packets descriptor-chains vhost-user kernel-cmdline elf tar cpio
 FUZZ_SCRATCH := $(CURDIR)/.build-fuzz
 FUZZ_OUT := $(OUT)/fuzz
 FUZZ_CORPUS := Tests/Fuzz/corpus

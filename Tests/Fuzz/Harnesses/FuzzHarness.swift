@@ -22,6 +22,12 @@ public enum FuzzHarness: String, CaseIterable, Sendable {
     case vhostUser = "vhost-user"
     /// The kernel command line, guest.* options, init's own arguments, control lines and mount tables.
     case kernelCommandLine = "kernel-cmdline"
+    /// ELF executables and libraries compose-guest installs (headers, program headers, dynamic section).
+    case elf
+    /// tar base layers, streamed (ustar, base-256, pax, GNU long names, lying sizes).
+    case tar
+    /// The newc cpio writer on a tree the input builds, read back by an independent parser.
+    case cpio
 
     /// Runs the harness on one input.
     public func run(_ input: UnsafeRawBufferPointer) {
@@ -32,6 +38,9 @@ public enum FuzzHarness: String, CaseIterable, Sendable {
         case .descriptorChains: DescriptorChainHarness.run(FuzzInput(input))
         case .vhostUser: VhostUserHarness.run(FuzzInput(input))
         case .kernelCommandLine: KernelCommandLineHarness.run(FuzzInput(input))
+        case .elf: ELFHarness.run(FuzzInput(input))
+        case .tar: TarHarness.run(FuzzInput(input))
+        case .cpio: CpioHarness.run(FuzzInput(input))
         }
     }
 
@@ -49,6 +58,9 @@ public enum FuzzHarness: String, CaseIterable, Sendable {
         case .descriptorChains: return DescriptorChainHarness.seeds
         case .vhostUser: return VhostUserHarness.seeds
         case .kernelCommandLine: return KernelCommandLineHarness.seeds
+        case .elf: return ELFHarness.seeds
+        case .tar: return TarHarness.seeds
+        case .cpio: return CpioHarness.seeds
         }
     }
 }
