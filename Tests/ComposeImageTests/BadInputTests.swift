@@ -63,6 +63,17 @@ struct BadInputTests {
         #expect(!FileManager.default.fileExists(atPath: output))
     }
 
+    /// Found by fuzzing the cpio writer: the initramfs's /init hard link silently replaced a /init of the tree.
+    @Test func anInitramfsWhoseContentHasItsOwnInitIsRefused() throws {
+        let scratch = try ScratchDirectory("gk-owninit")
+        try "#!/bin/sh\n".write(toFile: scratch.file("init"), atomically: true, encoding: .utf8)
+        let output = scratch.file("g.cpio.gz")
+        let result = try ImageTest.compose(["image", "--init", ImageTest.guestInit, "--format", "initramfs",
+                                            "--add", scratch.file("init") + ":/init", "-o", output])
+        try Self.expectFailure(result, mentioning: "/init is in the image and would also be a hard link to /sbin/init",
+                               cleanDirectory: scratch.path, except: ["init"])
+    }
+
     @Test func malformedSpecViaCLI() throws {
         let scratch = try ScratchDirectory("gk-badspec")
         try "init: \(ImageTest.guestInit)\nformat: ext4\ndax: perhaps\n".write(toFile: scratch.file("g.yaml"), atomically: true, encoding: .utf8)

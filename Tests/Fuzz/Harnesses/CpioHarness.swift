@@ -51,6 +51,8 @@ enum CpioHarness {
                 huge = tree.entries[path]?.kind == .file
             }
         }
+        // What is in the tree now (a later entry may have replaced the sparse file).
+        huge = tree.entries.contains { $0.value.kind == .file && tree.fileSize($0.key) > Initramfs.maximumFileSize }
         let writer = Initramfs(compression: .none, epoch: 1_700_000_000, hardLinks: hardLinks)
         do {
             try writer.writeArchive(tree: tree, to: archivePath)
