@@ -118,6 +118,16 @@ let package = Package(
         .executableTarget(name: "guestkit-test-parent", dependencies: ["GuestTestSupport", "GuestLaunch", "GuestSys", "HostProcess"],
                           path: "Tests/GuestTestParent", swiftSettings: strict),
 
+        // Fuzzing: harnesses (also replayed over the corpus by FuzzCorpusTests), their libFuzzer executable
+        // (built for fuzzing by make/fuzz.mk) and the declaration of libFuzzer's driver entry.
+        .target(name: "FuzzHarnesses", dependencies: [
+            "TTRPC", "GuestProto", "GuestAgent", "VsockBridge", "GuestInit", "GuestSys", "ComposeImage",
+            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        ], path: "Tests/Fuzz/Harnesses", swiftSettings: strict),
+        .target(name: "CFuzzDriver", path: "Tests/Fuzz/CFuzzDriver"),
+        .executableTarget(name: "guestkit-fuzz", dependencies: ["FuzzHarnesses", "CFuzzDriver", "GuestSys"],
+                          path: "Tests/Fuzz/guestkit-fuzz", swiftSettings: strict),
+
         .testTarget(name: "GuestSysTests", dependencies: ["GuestSys", "GuestTestSupport"], swiftSettings: strict),
         .testTarget(name: "GuestInitTests", dependencies: ["GuestInit", "GuestSys", "GuestTestSupport", "HostProcess"],
                     swiftSettings: strict),
@@ -138,6 +148,7 @@ let package = Package(
                     swiftSettings: strict),
         .testTarget(name: "VsockBridgeTests", dependencies: ["VsockBridge", "GuestSys", "GuestTestSupport"],
                     exclude: ["Fixtures"], swiftSettings: strict),
+        .testTarget(name: "FuzzCorpusTests", dependencies: ["FuzzHarnesses", "GuestTestSupport"], swiftSettings: strict),
         .testTarget(name: "EndToEndTests", dependencies: ["GuestLaunch", "GuestClient", "GuestProto", "GuestSys", "GuestTestSupport", "ComposeImage"],
                     swiftSettings: strict),
     ]

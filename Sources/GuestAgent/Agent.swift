@@ -39,9 +39,10 @@ public final class Agent: PollTarget {
         loop = try EventLoop()
         let scratch = ScratchBuffer(size: 256 << 10)
         let router = StdioRouter(loop: loop, scratch: scratch)
-        server = try ConnectionServer(address: options.address, loop: loop, scratch: scratch,
+        server = try ConnectionServer(address: options.address, allowedCIDs: options.allowedCIDs,
+                                      maximumConnections: options.maximumConnections, loop: loop, scratch: scratch,
                                       methods: MethodTable(statusOf: AgentError.status(of:)))
-        supervisor = try ProcessSupervisor(loop: loop, router: router, calls: server)
+        supervisor = try ProcessSupervisor(loop: loop, router: router, calls: server, limits: options.limits)
         initChannel = InitChannel.adopt()
         service = AgentService(options: options, supervisor: supervisor, router: router, initChannel: initChannel)
         server.methods = service.methodTable()

@@ -15,13 +15,16 @@ enum AgentError: Error, CustomStringConvertible {
     case alreadyExists(String)
     case failedPrecondition(String)
     case unavailable(String)
+    /// A limit of the agent's (connections, processes, parked calls) is reached.
+    case resourceExhausted(String)
     /// The child could not get to exec (chdir, setuid, execve…).
     case spawn(SpawnError, workingDirectory: String)
     case system(SysError)
 
     var description: String {
         switch self {
-        case .invalidRequest(let m), .alreadyExists(let m), .failedPrecondition(let m), .unavailable(let m):
+        case .invalidRequest(let m), .alreadyExists(let m), .failedPrecondition(let m), .unavailable(let m),
+             .resourceExhausted(let m):
             return m
         case .noSuchProcess(let id): return "no process \"\(id)\""
         case .noSuchContainer(let id): return "no container \"\(id)\" (this agent runs guest processes only)"
@@ -55,6 +58,7 @@ enum AgentError: Error, CustomStringConvertible {
         case .alreadyExists: code = .alreadyExists
         case .failedPrecondition: code = .failedPrecondition
         case .unavailable: code = .unavailable
+        case .resourceExhausted: code = .resourceExhausted
         case .spawn(let spawnError, _): code = statusCode(errno: spawnError.code)
         case .system(let sysError): code = statusCode(errno: sysError.code)
         }

@@ -28,8 +28,8 @@ final class AgentService {
         methods.register(service: s, method: "GetInfo") { [unowned self] (_: Guestkit_V1_GetInfoRequest, _, _) in
             GuestInfo.build(bootFile: options.bootFile, processCount: supervisor.count)
         }
-        methods.register(service: s, method: "StartProcess") { [unowned self] (request: Guestkit_V1_StartProcessRequest, _, _) in
-            try supervisor.startProcess(request)
+        methods.register(service: s, method: "StartProcess") { [unowned self] (request: Guestkit_V1_StartProcessRequest, info, connection) in
+            try supervisor.startProcess(request, call: ParkedCall(connectionID: connection.id, streamID: info.streamID))
         }
         methods.register(service: s, method: "AttachStdio") { [unowned self] (request: Guestkit_V1_AttachStdioRequest, _, connection) in
             let process = try supervisor.lookup(request.id, container: request.containerID)
@@ -42,7 +42,7 @@ final class AgentService {
         }
         methods.register(service: s, method: "WaitProcess") { [unowned self] (request: Guestkit_V1_WaitProcessRequest, info, connection) in
             let process = try supervisor.lookup(request.id, container: request.containerID)
-            return supervisor.wait(process, info: info, connectionID: connection.id)
+            return try supervisor.wait(process, info: info, connectionID: connection.id)
         }
         methods.register(service: s, method: "ResizeTerminal") { [unowned self] (request: Guestkit_V1_ResizeTerminalRequest, _, _) in
             let process = try supervisor.lookup(request.id, container: request.containerID)

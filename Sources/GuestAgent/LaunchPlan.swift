@@ -34,6 +34,8 @@ struct LaunchPlan: Equatable {
             throw .invalidRequest("environment entry \"\(entry)\" is not KEY=VALUE")
         }
         let cwd = request.cwd.isEmpty ? "/" : request.cwd
+        // Relative to what? The agent's own directory is nobody's business (and OCI requires absolute).
+        guard cwd.hasPrefix("/") else { throw .invalidRequest("cwd \"\(cwd)\" is not an absolute path") }
 
         var user: ResolvedUser?
         if request.hasUser {

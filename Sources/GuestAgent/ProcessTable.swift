@@ -49,6 +49,8 @@ final class ManagedProcess {
     var exit: WaitStatus?
     var exitedAt: UInt64 = 0
     var waiters: [Waiter] = []
+    /// Cloned, and not yet known to have exec'd.
+    var starting = false
     /// The streams StartProcess said the host will attach.
     var declared: (stdin: Bool, stdout: Bool, stderr: Bool) = (false, false, false)
 
@@ -62,6 +64,15 @@ final class ManagedProcess {
         self.stdin = stdin
         self.stdout = stdout
         self.stderr = stderr
+    }
+
+    /// Declared streams still waiting for their AttachStdio (each holds a pipe end).
+    var unattachedStreams: Int {
+        var count = 0
+        if declared.stdin, case .waiting = stdin { count += 1 }
+        if declared.stdout, case .waiting = stdout { count += 1 }
+        if declared.stderr, case .waiting = stderr { count += 1 }
+        return count
     }
 
     /// Reaped and every output stream delivered: the exit status may go out.

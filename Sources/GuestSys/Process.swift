@@ -159,6 +159,14 @@ public enum Clock {
     /// Nanoseconds of CLOCK_REALTIME since the epoch.
     public static var wallNanoseconds: UInt64 { nanoseconds(CLOCK_REALTIME) }
 
+    /// CLOCK_MONOTONIC `milliseconds` from now, saturating at `UInt64.max` rather than trapping when a
+    /// huge interval (from a command line, a request) overflows.
+    public static func monotonicDeadline(afterMilliseconds milliseconds: UInt64) -> UInt64 {
+        let (interval, overflow) = milliseconds.multipliedReportingOverflow(by: 1_000_000)
+        let (deadline, carry) = monotonicNanoseconds.addingReportingOverflow(interval)
+        return overflow || carry ? .max : deadline
+    }
+
     private static func nanoseconds(_ clock: clockid_t) -> UInt64 {
         var ts = timespec()
         clock_gettime(clock, &ts)

@@ -25,12 +25,20 @@ public struct PseudoTerminal: Sendable {
         var name = [CChar](repeating: 0, count: 128)
         let c = try sys("posix_openpt", ["O_RDWR|O_NOCTTY|O_CLOEXEC"]) { gk_open_pty(&name, 128) }
         controller = FileDescriptor(rawValue: c)
+        let opened: FileDescriptor
         do throws(SysError) {
-            let path = decodeCString(name)
-            terminal = try FileDescriptor.open(path, [.readWrite, .noControllingTerminal])
-            if let size { try Terminals.setSize(controller, size) }
+            opened = try FileDescriptor.open(decodeCString(name), [.readWrite, .noControllingTerminal])
         } catch {
             controller.closeQuietly()
+            throw error
+        }
+        terminal = opened
+        do throws(SysError) {
+            if let size { try Terminals.setSize(controller, size) }
+        } catch {
+            // Both ends go: a half-made terminal must not leak either descriptor.
+            controller.closeQuietly()
+            opened.closeQuietly()
             throw error
         }
     }

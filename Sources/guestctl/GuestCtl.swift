@@ -11,12 +11,19 @@ struct AgentOption: ParsableArguments {
         "Agent address: vsock://CID:PORT, hybrid:///path/to/vmm.sock:PORT or unix:///path (default: $GUESTKIT_AGENT).",
         valueName: "url"))
     var agent: String?
+    @Option(help: ArgumentHelp("Seconds each call may wait for the agent's answer (wait: on top of its own timeout).",
+                               valueName: "seconds"))
+    var callTimeout: Double = Double(GuestClient.defaultCallTimeout.components.seconds)
+
+    func validate() throws {
+        guard callTimeout > 0, callTimeout <= 86_400 else { throw ValidationError("--call-timeout must be 0 < seconds <= 86400") }
+    }
 
     func connect() throws -> GuestClient {
         guard let text = agent ?? ProcessInfo.processInfo.environment["GUESTKIT_AGENT"] else {
             throw ValidationError("no agent address: pass --agent URL or set GUESTKIT_AGENT")
         }
-        return try GuestClient(text)
+        return try GuestClient(text, callTimeout: .milliseconds(Int(callTimeout * 1000)))
     }
 }
 

@@ -85,6 +85,7 @@ import TTRPC
         (["/etc/notexec"], "", .permissionDenied, "/etc/notexec is not executable (permission denied)"),
         ([], "", .invalidArgument, "args is empty: args[0] must name the program to run"),
         ([""], "", .invalidArgument, "args is empty: args[0] must name the program to run"),
+        (["./run.sh"], "work", .invalidArgument, "cwd \"work\" is not an absolute path"),
     ])
     func refusesPrograms(args: [String], cwd: String, code: StatusCode, text: String) {
         let error = message {

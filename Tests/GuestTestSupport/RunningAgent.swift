@@ -24,15 +24,16 @@ public final class RunningAgent: @unchecked Sendable {
     ///   - withInitChannel: pass the control socket (GUESTKIT_INIT_FD); false runs it as on a plain host.
     ///   - bootJSON: written to the boot file the agent reads; nil leaves the file absent.
     ///   - binary: the agent to run; the built product beside the tests by default.
+    ///   - extraArguments: more guest-agent options (`--max-connections`, …).
     public init(withInitChannel: Bool = true, bootJSON: String? = nil,
-                binary: String = BuiltProducts.path("guest-agent")) throws {
+                binary: String = BuiltProducts.path("guest-agent"), extraArguments: [String] = []) throws {
         scratch = try ScratchDirectory("agent")
         socketPath = scratch.file("agent.sock")
         logPath = scratch.file("agent.log")
         let bootFile = scratch.file("boot.json")
         if let bootJSON { try bootJSON.write(toFile: bootFile, atomically: true, encoding: .utf8) }
 
-        var command = ChildCommand(binary, ["--listen", "unix:" + socketPath, "--boot-file", bootFile],
+        var command = ChildCommand(binary, ["--listen", "unix:" + socketPath, "--boot-file", bootFile] + extraArguments,
                                    environment: ["PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"])
         command.output = .file(logPath, append: false)
         command.error = .standardOutput
@@ -87,6 +88,13 @@ public final class RunningAgent: @unchecked Sendable {
             line.append(b)
         }
         return String(decoding: line.dropLast(), as: UTF8.self)
+    }
+
+    /// The agent's resident set size in KiB (VmRSS), 0 once it is gone.
+    public var residentKiB: Int {
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") }
+        return line.flatMap { Int($0.split(separator: " ").dropFirst().first ?? "") } ?? 0
     }
 
     /// What the agent logged so far.

@@ -88,8 +88,8 @@ int gk_pivot_root(const char *new_root, const char *put_old);
 /// One resource limit to apply in a spawned child.
 struct gk_rlimit { int resource; uint64_t soft; uint64_t hard; };
 
-/// What a child needs before exec. Set up in C because after fork only async-signal-safe code may run,
-/// and the Swift runtime gives no such guarantee.
+/// What a child needs before exec. Set up in C because the child runs raw system calls only (see
+/// gk_spawn_start), which the Swift runtime could never promise.
 struct gk_spawn_attr {
     const char *path;            // absolute path to exec
     char *const *argv;           // NULL-terminated
@@ -107,12 +107,38 @@ struct gk_spawn_attr {
     int group_count;
     const struct gk_rlimit *rlimits;
     int rlimit_count;
-    int parent_death_signal;     // 0: none; else PR_SET_PDEATHSIG with it (fires when the forking *thread* ends)
-    pid_t parent_pid;            // with parent_death_signal: the forking process, to catch a parent that died first
+    int parent_death_signal;     // 0: none; else PR_SET_PDEATHSIG with it (fires when the cloning *thread* ends)
+    pid_t parent_pid;            // with parent_death_signal: the cloning process, to catch a parent that died first
 };
 
-/// Forks and execs. Returns the child's pid once exec has succeeded; returns -1 with errno set and
-/// failed_step naming the step ("fork", "chdir", "setgid", "execve", …) when the child could not exec.
+/// A child started by gk_spawn_start, until its report says whether it exec'd.
+struct gk_spawn_handle {
+    pid_t pid;              // the child
+    int report_fd;          // read end of its close-on-exec report pipe (non-blocking)
+    void *region;           // its stack and its copy of the attributes: mapped until gk_spawn_release
+    size_t region_size;
+    int error;              // the errno the child reported, once collected
+    char step[64];          // the step that failed ("chdir", "setuid", "execve", …), once collected
+    size_t received;        // report bytes read so far
+    unsigned char message[68];
+};
+
+// Spawning without fork: fork copies the caller's page tables and CLONE_VFORK would hold the caller until
+// exec, which a cwd on a hung filesystem can postpone forever. So the child is cloned with CLONE_VM (it
+// shares the address space; nothing is copied) onto a stack of its own, and does everything up to execve
+// with raw system calls only (no errno, no locks, no allocation: it runs beside its parent in the same
+// memory). It reads only a private copy of the attributes, kept mapped until its report pipe closes (exec
+// or exit), which is also how its parent learns the outcome: asynchronously, by polling that pipe.
+
+/// Starts the child; 0, or -1 with errno (nothing is left behind then).
+int gk_spawn_start(const struct gk_spawn_attr *attr, struct gk_spawn_handle *handle);
+/// Reads the child's report: 0 once it exec'd (end of file, nothing reported), 1 once it failed (errno in
+/// handle->error, step in handle->step; it exits 127), -1 with errno EAGAIN while neither is known yet.
+int gk_spawn_collect(struct gk_spawn_handle *handle);
+/// After gk_spawn_collect returned 0 or 1: unmaps the region and closes the report pipe.
+void gk_spawn_release(struct gk_spawn_handle *handle);
+/// Starts, waits for the report, releases. Returns the pid once the child exec'd; -1 with errno set and
+/// failed_step naming the step when it could not (the failed child is reaped).
 pid_t gk_spawn(const struct gk_spawn_attr *attr, char *failed_step, size_t failed_step_size);
 
 // FIONREAD goes through the variadic ioctl: after a process exits, the agent drains what its pipe held
