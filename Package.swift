@@ -44,6 +44,8 @@ let package = Package(
 
         // The only code that calls Linux directly.
         .target(name: "GuestSys", dependencies: ["CGuestShim"], swiftSettings: strict),
+        // JSON without Foundation: OCI specs, container state, boot.json (bounded, fuzzed).
+        .target(name: "GuestJSON", swiftSettings: strict),
 
         // PID 1.
         .target(name: "GuestInit", dependencies: ["GuestSys", "CKmod", "CBlkid"], swiftSettings: strict),
@@ -57,7 +59,7 @@ let package = Package(
                 swiftSettings: strict),
 
         // The agent inside the guest.
-        .target(name: "GuestAgent", dependencies: ["GuestSys", "TTRPC", "GuestProto"], swiftSettings: strict),
+        .target(name: "GuestAgent", dependencies: ["GuestSys", "GuestJSON", "TTRPC", "GuestProto"], swiftSettings: strict),
         .executableTarget(name: "guest-agent", dependencies: ["GuestAgent", "GuestSys"], swiftSettings: strict),
 
         // Host side: client library and CLI.
@@ -102,6 +104,7 @@ let package = Package(
         .target(name: "GuestTestSupport", dependencies: ["GuestSys", "GuestBoot"], path: "Tests/GuestTestSupport",
                 swiftSettings: strict),
 
+        .testTarget(name: "GuestJSONTests", dependencies: ["GuestJSON"], swiftSettings: strict),
         .testTarget(name: "GuestSysTests", dependencies: ["GuestSys", "GuestTestSupport"], swiftSettings: strict),
         .testTarget(name: "GuestInitTests", dependencies: ["GuestInit", "GuestSys", "GuestTestSupport"],
                     swiftSettings: strict),
