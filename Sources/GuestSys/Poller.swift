@@ -11,6 +11,7 @@ public struct PollEvents: OptionSet, Sendable, Hashable {
     public init(rawValue: UInt32) { self.rawValue = rawValue }
 
     public static let readable = PollEvents(rawValue: 0x001)     // EPOLLIN
+    public static let priority = PollEvents(rawValue: 0x002)     // EPOLLPRI
     public static let writable = PollEvents(rawValue: 0x004)     // EPOLLOUT
     public static let error = PollEvents(rawValue: 0x008)        // EPOLLERR
     public static let hangup = PollEvents(rawValue: 0x010)       // EPOLLHUP

@@ -19,6 +19,8 @@ public struct WindowSize: Sendable, Equatable {
 public struct PseudoTerminal: Sendable {
     public let controller: FileDescriptor
     public let terminal: FileDescriptor
+    /// The terminal's path, e.g. /dev/pts/0.
+    public let name: String
 
     /// Opens a new pty (posix_openpt, grantpt, unlockpt), both ends close-on-exec.
     public init(size: WindowSize? = nil) throws(SysError) {
@@ -27,6 +29,7 @@ public struct PseudoTerminal: Sendable {
         controller = FileDescriptor(rawValue: c)
         do throws(SysError) {
             let path = decodeCString(name)
+            self.name = path
             terminal = try FileDescriptor.open(path, [.readWrite, .noControllingTerminal])
             if let size { try Terminals.setSize(controller, size) }
         } catch {
@@ -50,6 +53,11 @@ public enum Terminals {
         try sys("ioctl", [fd.description, "TIOCSWINSZ", "\(size.rows)x\(size.columns)"]) {
             gk_set_winsize(fd.rawValue, size.rows, size.columns)
         }
+    }
+
+    /// TIOCSCTTY: makes the terminal the calling session leader's controlling terminal.
+    public static func setControlling(_ fd: FileDescriptor) throws(SysError) {
+        try sys("ioctl", [fd.description, "TIOCSCTTY"]) { gk_set_controlling_tty(fd.rawValue) }
     }
 
     /// The terminal's current settings, to restore later.
