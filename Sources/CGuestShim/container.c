@@ -35,6 +35,11 @@ static void stage2_run(const struct gk_container_attr *a) {
     ssize_t n;
     do { n = recv(3, &go, 1, 0); } while (n < 0 && errno == EINTR);
     if (n <= 0 || go != 'G') _exit(1);  // the caller went away or gave up: nothing to report to
+    if (a->become_root) {
+        if (syscall(SYS_setresgid, 0, 0, 0) < 0) stage_fail(3, "setresgid 0 in the user namespace");
+        if (syscall(SYS_setgroups, 0, NULL) < 0 && errno != EPERM) stage_fail(3, "setgroups in the user namespace");
+        if (syscall(SYS_setresuid, 0, 0, 0) < 0) stage_fail(3, "setresuid 0 in the user namespace");
+    }
     if (a->unshare_cgroup && unshare(CLONE_NEWCGROUP) < 0) stage_fail(3, "unshare cgroup");
     if (setsid() < 0) stage_fail(3, "setsid");
     if (fcntl(4, F_SETFD, FD_CLOEXEC) < 0) stage_fail(3, "fcntl");

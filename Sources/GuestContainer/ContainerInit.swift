@@ -128,6 +128,9 @@ public enum ContainerInit {
         if process.noNewPrivileges {
             do throws(SysError) { try Credentials.setNoNewPrivileges() } catch { throw ContainerError.step("set no_new_privs", error) }
         }
+        // runc's procReady: the parent sets the rlimits while this process is still root.
+        try send(channel, .ready)
+        try waitForHooks(channel)
         let filter = try spec.linux.seccomp.map { s throws(ContainerError) in try SeccompFilter(s) }
         if let filter, !process.noNewPrivileges { try filter.load() }
         try ProcessFinish(process: process, capabilities: capabilities).finalize()
@@ -170,7 +173,7 @@ public enum ContainerInit {
 
     static func waitForHooks(_ channel: InitChannel) throws(ContainerError) {
         switch try next(channel) {
-        case .hooksDone: return
+        case .resume: return
         case .hooksFailed(let text): throw ContainerError.failed(text)
         default: throw ContainerError.failed("unexpected message while the parent ran hooks")
         }

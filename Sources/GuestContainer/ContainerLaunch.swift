@@ -128,9 +128,10 @@ public final class ContainerLaunch {
             throw ContainerError.step("create the sync socket", error)
         }
         channel = InitChannel(mine)
-        let spawn = ContainerSpawnRequest(binary: request.binary, arguments: ["guest-agent", request.mode == .container ? "container-init" : "exec-init"],
+        var spawn = ContainerSpawnRequest(binary: request.binary, arguments: ["guest-agent", request.mode == .container ? "container-init" : "exec-init"],
                                           environment: [], syncSocket: theirs, stdio: request.stdio, joins: joins,
                                           cloneFlags: cloneFlags, newCgroupNamespace: newCgroupNamespace)
+        spawn.becomeRoot = cloneFlags & NamespaceKind.user.cloneFlag != 0
         do throws(SysError) {
             stage1PID = try ContainerSpawner.spawn(spawn)
         } catch {
@@ -192,13 +193,16 @@ public final class ContainerLaunch {
             for fd in descriptors { fd.closeQuietly() }
             phase = .hooks
             return .needsHooks
-        case .created? where phase == .initializing:
+        case .ready? where phase == .initializing:
+            for fd in descriptors { fd.closeQuietly() }
             do throws(ContainerError) {
                 try applyLimits()
+                do throws(SysError) { try channel.send(.resume) } catch { throw ContainerError.step("resume the container process", error) }
             } catch {
-                for fd in descriptors { fd.closeQuietly() }
                 return fail(error)
             }
+            return nil
+        case .created? where phase == .initializing:
             phase = .created
             return .created(terminal: descriptors.first)
         case .failed(let text)?:
@@ -234,7 +238,8 @@ public final class ContainerLaunch {
         }
     }
 
-    /// The spec's rlimits set from outside (in a user namespace the process could not raise its own).
+    /// The spec's rlimits set from outside, while the process is still root (in a user namespace it could
+    /// not raise its own; after the user change the parent may no longer be allowed to).
     func applyLimits() throws(ContainerError) {
         guard let pid else { return }
         let limits = process.rlimits.isEmpty && mode == .exec ? (spec.process?.rlimits ?? []) : process.rlimits
@@ -251,7 +256,7 @@ public final class ContainerLaunch {
     public func hooksFinished(failure: String?) {
         guard phase == .hooks else { return }
         do throws(SysError) {
-            try channel.send(failure.map { .hooksFailed($0) } ?? .hooksDone)
+            try channel.send(failure.map { .hooksFailed($0) } ?? .resume)
             phase = failure == nil ? .initializing : .failed
         } catch {
             phase = .failed

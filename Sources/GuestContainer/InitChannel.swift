@@ -7,8 +7,9 @@ import GuestSys
 ///     parent → init                        init → parent
 ///     'G'  go (read by the C stage 2)      'P'/'E'  from the C stages (ContainerStageMessage)
 ///     'C'  a chunk of the instructions     'H'  run prestart/createRuntime hooks now
-///     'D'  end of the instructions         'K'  created (with the pty controller, SCM_RIGHTS)
-///     'R'  hooks done, go on               'X'  failed: the step, the path and the errno
+///     'D'  end of the instructions         'Y'  ready: set my rlimits now (I am still root)
+///     'R'  resume (after hooks or rlimits)  'K'  created (with the pty controller, SCM_RIGHTS)
+///                                          'X'  failed: the step, the path and the errno
 ///     'F'  hooks failed: give up
 ///     'S'  start: exec the program
 ///
@@ -16,10 +17,11 @@ import GuestSys
 public enum InitMessage: Sendable, Equatable {
     case instructionsChunk([UInt8])
     case instructionsEnd
-    case hooksDone
+    case resume
     case hooksFailed(String)
     case start
     case runHooks
+    case ready
     case created
     case failed(String)
 
@@ -32,10 +34,11 @@ public enum InitMessage: Sendable, Equatable {
         switch self {
         case .instructionsChunk(let chunk): return [UInt8(ascii: "C")] + chunk
         case .instructionsEnd: return [UInt8(ascii: "D")]
-        case .hooksDone: return [UInt8(ascii: "R")]
+        case .resume: return [UInt8(ascii: "R")]
         case .hooksFailed(let text): return [UInt8(ascii: "F")] + Array(text.utf8.prefix(4096))
         case .start: return [UInt8(ascii: "S")]
         case .runHooks: return [UInt8(ascii: "H")]
+        case .ready: return [UInt8(ascii: "Y")]
         case .created: return [UInt8(ascii: "K")]
         case .failed(let text): return [UInt8(ascii: "X")] + Array(text.utf8.prefix(4096))
         }
@@ -47,10 +50,11 @@ public enum InitMessage: Sendable, Equatable {
         switch tag {
         case UInt8(ascii: "C"): self = .instructionsChunk(Array(bytes.dropFirst()))
         case UInt8(ascii: "D"): self = .instructionsEnd
-        case UInt8(ascii: "R"): self = .hooksDone
+        case UInt8(ascii: "R"): self = .resume
         case UInt8(ascii: "F"): self = .hooksFailed(text)
         case UInt8(ascii: "S"): self = .start
         case UInt8(ascii: "H"): self = .runHooks
+        case UInt8(ascii: "Y"): self = .ready
         case UInt8(ascii: "K"): self = .created
         case UInt8(ascii: "X"): self = .failed(text)
         default: return nil

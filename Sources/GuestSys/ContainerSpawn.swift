@@ -35,6 +35,8 @@ public struct ContainerSpawnRequest: Sendable {
     public var cloneFlags: Int32
     /// Create a cgroup namespace once placed in the cgroup.
     public var newCgroupNamespace: Bool
+    /// Stage 2 is in a new user namespace: become its root once the maps are written.
+    public var becomeRoot = false
 
     public init(binary: FileDescriptor, arguments: [String], environment: [String], syncSocket: FileDescriptor,
                 stdio: [FileDescriptor], joins: [NamespaceJoin] = [], cloneFlags: Int32 = 0, newCgroupNamespace: Bool = false) {
@@ -98,6 +100,7 @@ public enum ContainerSpawner {
                         attr.join_count = Int32(joinBuffer.count)
                         attr.clone_flags = request.cloneFlags
                         attr.unshare_cgroup = request.newCgroupNamespace ? 1 : 0
+                        attr.become_root = request.becomeRoot ? 1 : 0
                         return gk_container_spawn(&attr)
                     }
                 }

@@ -123,7 +123,8 @@ int gk_readable_bytes(int fd, int *count);
 // reaps it) and the CLONE_NEW* flags of the namespaces to create, reports stage 2's pid on the sync
 // socket and exits. Stage 2 waits on the sync socket for the caller's go message (sent once the caller
 // has written its uid/gid maps and placed it in its cgroup), unshares its cgroup namespace if asked,
-// starts a new session and execs the GuestKit binary by descriptor (execveat, AT_EMPTY_PATH), so the
+// becomes root of a new user namespace (its ids are still the caller's, unmapped there, and an exec as an
+// unmapped uid would drop every capability), starts a new session and execs the GuestKit binary by descriptor (execveat, AT_EMPTY_PATH), so the
 // re-exec works in any mount namespace.
 //
 // Messages stage 1 and 2 send on the sync socket (SOCK_SEQPACKET: one message per send):
@@ -145,6 +146,8 @@ struct gk_container_attr {
     int join_count;
     int clone_flags;             // CLONE_NEW* to create with stage 2 (never CLONE_NEWCGROUP)
     int unshare_cgroup;          // stage 2: unshare(CLONE_NEWCGROUP) after the go message
+    int become_root;             // stage 2 is in a new user namespace: setresgid/setgroups/setresuid to 0
+                                 // once the maps are written (it still has the caller's unmapped ids)
 };
 
 /// Forks stage 1 and returns its pid at once (the caller reaps it); -1 with errno when fork fails. All

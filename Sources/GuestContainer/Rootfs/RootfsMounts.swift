@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import GuestSys
 
 /// The container's mounts, made inside its new mount namespace before the root switch, in runc's order
@@ -57,6 +60,7 @@ struct RootfsMounts {
             try makeDirectories(dest, for: m)
             try mountPropagate(m, type: type, dest: dest, data: m.parsed.data)
         default:
+            let existingMode = type == "tmpfs" ? (try? FileSystem.status(RootfsPath.resolve(m.destination, in: rootfs))).map { mode_t($0.permissions) } : nil
             let (dest, data) = try createMountPoint(m, type: type)
             switch type {
             case "mqueue":
@@ -67,6 +71,12 @@ struct RootfsMounts {
                 } else {
                     try mountPropagate(m, type: type, dest: dest, data: data)
                 }
+                // A tmpfs over an existing directory takes that directory's mode (runc 1.1's chmod).
+                if let mode = existingMode {
+                    do throws(SysError) { try FileSystem.changeMode(dest, mode) } catch {
+                        throw ContainerError.step("chmod \(m.destination) to its former mode", error)
+                    }
+                }
             case "bind":
                 try mountPropagate(m, type: nil, dest: dest, data: data, source: bindSource(m))
                 if m.parsed.needsBindRemount { try remountBind(m, dest: dest) }
@@ -75,7 +85,6 @@ struct RootfsMounts {
                 try mountCgroup(m, dest: dest)
             default:
                 try mountPropagate(m, type: type, dest: dest, data: data)
-                try setRecursiveAttributes(m, dest: dest)
             }
         }
     }
@@ -85,11 +94,11 @@ struct RootfsMounts {
     }
 
     /// The destination resolved inside the rootfs and made to exist: a file for a bind of a file, a
-    /// directory otherwise. A tmpfs over an existing directory keeps its mode (runc prepends mode=).
+    /// directory otherwise.
     func createMountPoint(_ m: MountSpec, type: String) throws(ContainerError) -> (String, String) {
         let dest = RootfsPath.resolve(m.destination, in: rootfs)
         try checkProcMount(m, dest: dest, type: type)
-        var data = m.parsed.data
+        let data = m.parsed.data
         switch type {
         case "bind":
             let source = bindSource(m)
@@ -101,17 +110,11 @@ struct RootfsMounts {
                 guard dest != rootfs else { throw ContainerError.failed("bind \(source) on \(m.destination): a file cannot replace the rootfs") }
                 try makeDirectories(Self.parent(dest), for: m)
                 do throws(SysError) {
-                    try FileSystem.makeNode(dest, mode: 0o100644, major: 0, minor: 0)
+                    if !FileSystem.exists(dest) { try FileSystem.writeFile(dest, [UInt8](), mode: 0o755) }
                 } catch where error.code == Errno.EEXIST {
                 } catch {
                     throw ContainerError.step("create the file \(m.destination) to bind \(source) on", error)
                 }
-                return (dest, data)
-            }
-        case "tmpfs":
-            if let st = try? FileSystem.status(dest) {
-                let mode = "mode=" + Self.octal(st.permissions, digits: 4)
-                data = data.isEmpty ? mode : mode + "," + data
                 return (dest, data)
             }
         default:
@@ -278,10 +281,5 @@ struct RootfsMounts {
 
     static func base(_ path: String) -> String {
         path.split(separator: "/").last.map(String.init) ?? path
-    }
-
-    static func octal(_ value: UInt32, digits: Int) -> String {
-        let text = String(value, radix: 8)
-        return String(repeating: "0", count: max(0, digits - text.count)) + text
     }
 }

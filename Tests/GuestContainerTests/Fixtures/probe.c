@@ -65,6 +65,12 @@ static void identity(void) {
     const char *keys[] = { "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs", "Seccomp:", "Seccomp_filters", NULL };
     print_file_lines("status", "/proc/self/status", keys);
     printf("pid %d\n", (int)getpid());
+    FILE *oom = fopen("/proc/self/oom_score_adj", "r");
+    char score[32] = "?";
+    if (oom) { if (!fgets(score, sizeof score, oom)) score[0] = 0; fclose(oom); }
+    score[strcspn(score, "\n")] = 0;
+    printf("oom_score_adj %s\n", score);
+    printf("personality 0x%lx\n", (unsigned long)personality(0xffffffff));
 }
 
 static void names(void) {
