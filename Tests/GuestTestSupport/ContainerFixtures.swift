@@ -61,11 +61,17 @@ public enum ContainerFixtures {
 
     /// containerd 1.6's default spec, as `ctr oci spec` prints it (the real binary is asked).
     public static func containerdDefaultSpec() throws -> [String: Any] {
-        let result = try Command.run(["ctr", "oci", "spec"])
-        guard result.succeeded, let spec = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any] else {
-            throw RunningAgentError("`ctr oci spec` failed (is containerd installed? make deps): \(result)")
+        guard let spec = try JSONSerialization.jsonObject(with: Data(try containerdDefaultSpecText().utf8)) as? [String: Any] else {
+            throw RunningAgentError("`ctr oci spec` printed something other than a JSON object")
         }
         return spec
+    }
+
+    /// `ctr oci spec`'s output.
+    public static func containerdDefaultSpecText() throws -> String {
+        let result = try Command.run(["ctr", "oci", "spec"])
+        guard result.succeeded else { throw RunningAgentError("`ctr oci spec` failed (is containerd installed? make deps): \(result)") }
+        return result.stdout
     }
 }
 
