@@ -24,7 +24,16 @@ static void stage_report(int sync_fd, char kind, int value, const char *step) {
     (void)ignored;
 }
 
+// Unread messages left in our queue would turn the caller's read of the report into ECONNRESET.
+static void stage_drain(int sync_fd) {
+    char buf[256];
+    while (recv(sync_fd, buf, sizeof buf, MSG_DONTWAIT) > 0) {}
+}
+
 static void stage_fail(int sync_fd, const char *step) {
+    int e = errno;
+    stage_drain(sync_fd);
+    errno = e;
     stage_report(sync_fd, 'E', errno, step);
     _exit(1);
 }

@@ -15,13 +15,23 @@ public enum ContainerInit {
         let channel = InitChannel(FileDescriptor(rawValue: 3))
         try? channel.fd.setCloseOnExec()
         do throws(ContainerError) {
-            let document = try channel.receiveInstructions()
+            let (document, mountNamespace) = try channel.receiveInstructions()
+            if let mountNamespace {
+                // Joined here, not by the C stage: this binary's loader and libraries live in the guest's root.
+                do throws(SysError) { try Namespaces.join(mountNamespace, type: NamespaceKind.mount.cloneFlag) } catch {
+                    throw ContainerError.step("setns mnt", error)
+                }
+                mountNamespace.closeQuietly()
+            }
             let instructions = try InitInstructions(parsing: document)
             switch instructions.mode {
             case .container: try runContainer(instructions, channel: channel)
             case .exec: try runExec(instructions, channel: channel)
             }
         } catch {
+            try? channel.fd.setNonBlocking()
+            // Unread messages would turn the parent's read of this report into ECONNRESET.
+            while let received = try? channel.receive() { for fd in received.descriptors { fd.closeQuietly() } }
             try? channel.send(.failed(error.description))
         }
         Processes.exitImmediately(1)

@@ -37,6 +37,9 @@ public final class ContainerLaunch {
     let process: ProcessSpec
     let cgroup: ContainerCgroup
     let instructions: [UInt8]
+    /// A mount namespace to join, handed to the init with its instructions: the init joins it itself,
+    /// after the re-exec, because the GuestKit binary's loader and libraries are not in a container's root.
+    var mountNamespace: FileDescriptor?
 
     /// Everything a launch needs.
     public struct Request {
@@ -96,7 +99,9 @@ public final class ContainerLaunch {
             case .container:
                 for kind in NamespaceKind.joinOrder {
                     guard let namespace = request.spec.linux.namespace(kind) else { continue }
-                    if let path = namespace.path {
+                    if let path = namespace.path, kind == .mount {
+                        mountNamespace = try FileDescriptor.open(path, .readOnly)
+                    } else if let path = namespace.path {
                         joins.append(NamespaceJoin(fd: try FileDescriptor.open(path, .readOnly), type: kind.cloneFlag, name: kind.procName))
                     } else if kind == .cgroup {
                         newCgroupNamespace = true
@@ -113,10 +118,15 @@ public final class ContainerLaunch {
                        let other = try? FileSystem.status(theirs), mine.inode == other.inode, mine.device == other.device {
                         continue
                     }
-                    joins.append(NamespaceJoin(fd: try FileDescriptor.open(theirs, .readOnly), type: kind.cloneFlag, name: kind.procName))
+                    if kind == .mount {
+                        mountNamespace = try FileDescriptor.open(theirs, .readOnly)
+                    } else {
+                        joins.append(NamespaceJoin(fd: try FileDescriptor.open(theirs, .readOnly), type: kind.cloneFlag, name: kind.procName))
+                    }
                 }
             }
         } catch {
+            mountNamespace?.closeQuietly()
             throw ContainerError.step("open the namespaces to join", error)
         }
 
@@ -137,6 +147,7 @@ public final class ContainerLaunch {
         } catch {
             theirs.closeQuietly()
             mine.closeQuietly()
+            mountNamespace?.closeQuietly()
             throw ContainerError.step("fork the container's first stage", error)
         }
         theirs.closeQuietly()
@@ -151,6 +162,9 @@ public final class ContainerLaunch {
                 received = try channel.receive()
             } catch where error.code == Errno.EAGAIN {
                 break
+            } catch where error.code == Errno.ECONNRESET {
+                // The process closed its end with our messages unread: it is gone, as at end of file.
+                received = nil
             } catch {
                 events.append(fail(.step("read the sync socket", error)))
                 break
@@ -232,7 +246,9 @@ public final class ContainerLaunch {
         try cgroup.add(pid)
         do throws(SysError) {
             _ = try Sockets.send(channel.fd, ContainerStageMessage.go, descriptors: [])
-            try channel.sendInstructions(instructions)
+            try channel.sendInstructions(instructions, mountNamespace: mountNamespace)
+            mountNamespace?.closeQuietly()
+            mountNamespace = nil
         } catch {
             throw ContainerError.step("send the instructions to the container process", error)
         }
@@ -257,7 +273,8 @@ public final class ContainerLaunch {
         guard phase == .hooks else { return }
         do throws(SysError) {
             try channel.send(failure.map { .hooksFailed($0) } ?? .resume)
-            phase = failure == nil ? .initializing : .failed
+            // On a failure the init answers with its own "failed" message, which `readable()` reports.
+            phase = .initializing
         } catch {
             phase = .failed
         }
@@ -284,6 +301,8 @@ public final class ContainerLaunch {
     /// Closes the parent's end of the sync socket (after start, or after a failure).
     public func close() {
         channel.fd.closeQuietly()
+        mountNamespace?.closeQuietly()
+        mountNamespace = nil
     }
 
     /// The state for runtime-namespace hooks (prestart/createRuntime: "creating"; poststart: "running").

@@ -72,15 +72,15 @@ public struct InitChannel: Sendable {
         _ = try Sockets.send(fd, message.bytes, descriptors: descriptors)
     }
 
-    /// Sends a document in chunks, then the end marker.
-    public func sendInstructions(_ document: [UInt8]) throws(SysError) {
+    /// Sends a document in chunks, then the end marker (carrying the mount namespace to join, if any).
+    public func sendInstructions(_ document: [UInt8], mountNamespace: FileDescriptor? = nil) throws(SysError) {
         var offset = 0
         while offset < document.count {
             let end = min(offset + InitMessage.chunkSize, document.count)
             try send(.instructionsChunk(Array(document[offset..<end])))
             offset = end
         }
-        try send(.instructionsEnd)
+        try send(.instructionsEnd, descriptors: mountNamespace.map { [$0] } ?? [])
     }
 
     /// Receives one message (blocking or not, as the socket is); nil at end of file. On a non-blocking
@@ -100,8 +100,9 @@ public struct InitChannel: Sendable {
         return (Array(buffer[..<count]), descriptors)
     }
 
-    /// Reads chunks until the end marker (the init side, blocking).
-    func receiveInstructions() throws(ContainerError) -> [UInt8] {
+    /// Reads chunks until the end marker (the init side, blocking); the descriptor is the mount namespace
+    /// to join, when the parent sent one.
+    func receiveInstructions() throws(ContainerError) -> (document: [UInt8], mountNamespace: FileDescriptor?) {
         var document: [UInt8] = []
         while true {
             let received: (message: [UInt8], descriptors: [FileDescriptor])?
@@ -109,15 +110,18 @@ public struct InitChannel: Sendable {
                 throw ContainerError.step("read the instructions", error)
             }
             guard let received else { throw ContainerError.failed("the parent closed the sync socket before sending instructions") }
+            let message = InitMessage(received.message)
+            if case .instructionsEnd = message {
+                for fd in received.descriptors.dropFirst() { fd.closeQuietly() }
+                return (document, received.descriptors.first)
+            }
             for fd in received.descriptors { fd.closeQuietly() }
-            switch InitMessage(received.message) {
+            switch message {
             case .instructionsChunk(let chunk):
                 document += chunk
                 guard document.count <= InitMessage.maxInstructions else {
                     throw ContainerError.failed("instructions larger than \(InitMessage.maxInstructions) bytes")
                 }
-            case .instructionsEnd:
-                return document
             default:
                 throw ContainerError.failed("unexpected message while reading the instructions")
             }

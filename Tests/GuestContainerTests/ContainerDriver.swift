@@ -3,6 +3,7 @@
 // made one after the other here.
 import Foundation
 import GuestContainer
+import GuestJSON
 import GuestSys
 import GuestTestSupport
 
@@ -74,8 +75,14 @@ final class DrivenContainer {
     /// Feeds the launch until an event matches; hooks are run here (synchronously) when asked.
     func drive(until done: (ContainerLaunch.Event) -> Bool) throws {
         while true {
-            _ = try launch.channel.fd.waitReadable(timeoutMilliseconds: 30_000)
-            for event in launch.readable() {
+            guard try launch.channel.fd.waitReadable(timeoutMilliseconds: 30_000) else {
+                throw ContainerError.failed("no word from the container process within 30 s (phase \(launch.phase))")
+            }
+            let events = launch.readable()
+            if events.isEmpty && (launch.phase == .failed || launch.phase == .started) {
+                throw ContainerError.failed("the launch ended in phase \(launch.phase) without the awaited event")
+            }
+            for event in events {
                 switch event {
                 case .spawned(let pid):
                     self.pid = pid
@@ -134,6 +141,57 @@ final class DrivenContainer {
         terminal?.closeQuietly()
         stdinWriter?.closeQuietly()
         try? HookRunner.run(bundle.spec.hooks.poststop, phase: .poststop, state: launch.state(.stopped, bundle: bundle.path))
+    }
+
+    /// An exec into the running container: the process JSON as an OCI Process; returns its output and status.
+    func exec(_ process: [String: Any]) throws -> ContainerRun {
+        let json = try JSONValue.parse(Array(try JSONSerialization.data(withJSONObject: process)))
+        let spec = try ProcessSpec(JSONField(json))
+        let out = try GuestSys.Pipe(), err = try GuestSys.Pipe()
+        let null = try FileDescriptor.open("/dev/null", .readWrite)
+        let binary = try Self.binary()
+        let stdout = StreamReader(out.readEnd), stderr = StreamReader(err.readEnd)
+        let request = ContainerLaunch.Request(mode: .exec, id: id, bundle: bundle.path, rootfs: bundle.rootfs, spec: bundle.spec,
+                                              exec: (spec, json), initPID: pid, cgroup: cgroup, binary: binary,
+                                              stdio: [null, out.writeEnd, err.writeEnd])
+        let launch: ContainerLaunch
+        do {
+            launch = try ContainerLaunch(request)
+        } catch {
+            for fd in [binary, null, out.writeEnd, err.writeEnd] { fd.closeQuietly() }
+            throw error
+        }
+        for fd in [binary, null, out.writeEnd, err.writeEnd] { fd.closeQuietly() }
+        defer { launch.close() }
+        var execPID: Int32 = 0
+        var started = false
+        while !started {
+            guard try launch.channel.fd.waitReadable(timeoutMilliseconds: 30_000) else {
+                throw ContainerError.failed("no word from the exec process within 30 s")
+            }
+            let events = launch.readable()
+            if events.isEmpty && launch.phase == .failed { throw ContainerError.failed("the exec launch failed") }
+            for event in events {
+                switch event {
+                case .spawned(let pid):
+                    execPID = pid
+                    _ = try? Processes.wait(launch.stage1PID)
+                case .created(let terminal):
+                    terminal?.closeQuietly()
+                    try launch.start()
+                case .started:
+                    started = true
+                case .failed(let error):
+                    if execPID > 0 { _ = try? Processes.wait(execPID) } else { _ = try? Processes.wait(launch.stage1PID) }
+                    throw error
+                case .needsHooks:
+                    launch.hooksFinished(failure: nil)
+                }
+            }
+        }
+        let status = try Processes.wait(execPID)
+        return ContainerRun(status: status, stdout: String(decoding: try stdout.bytes(), as: UTF8.self),
+                            stderr: String(decoding: try stderr.bytes(), as: UTF8.self))
     }
 
     /// create + start + wait + delete, like `runc run`.
