@@ -2,14 +2,14 @@ import GuestProto
 import GuestSys
 import TTRPC
 
-/// One host connection speaking ttRPC: reads frames, hands them to the agent's method table, queues the
+/// One host connection speaking ttRPC: reads frames, hands them to the server's method table, queues the
 /// responses. A broken frame (over the 4 MiB limit, unknown type) ends this connection only: the agent
 /// logs why, answers RESOURCE_EXHAUSTED for an over-limit frame's stream when it can, and closes it.
-/// After a successful AttachStdio the socket leaves this class for a pump (`Agent.attach`).
+/// After a successful AttachStdio the socket leaves this class for a pump (`StdioRouter.attach`).
 final class ClientConnection: PollTarget {
     let id: Int
     let fd: FileDescriptor
-    private unowned let agent: Agent
+    private unowned let server: ConnectionServer
     private var decoder = FrameDecoder()
     var streams = OpenStreams()
     private var output: [UInt8] = []
@@ -17,21 +17,19 @@ final class ClientConnection: PollTarget {
     private var inputEnded = false
     private(set) var closed = false
     /// Set by the AttachStdio handler; acted on once its response is queued.
-    var pendingAttach: (process: ManagedProcess, stream: Guestkit_V1_StdioStream)?
-    /// Processes this connection has WaitProcess calls parked on.
-    var waitingOn: Set<String> = []
+    var pendingAttach: PendingAttach?
 
     /// Stop reading requests while this many response bytes wait for a slow reader.
     private static let outputHighWater = 4 << 20
 
-    init(id: Int, fd: FileDescriptor, agent: Agent) {
+    init(id: Int, fd: FileDescriptor, server: ConnectionServer) {
         self.id = id
         self.fd = fd
-        self.agent = agent
+        self.server = server
     }
 
     func start() throws(SysError) {
-        try agent.loop.watch(fd, .readable, self)
+        try server.loop.watch(fd, .readable, self)
     }
 
     func ready(_ fd: FileDescriptor, _ events: PollEvents) {
@@ -43,9 +41,9 @@ final class ClientConnection: PollTarget {
         // A few reads per turn, then let other descriptors have theirs.
         for _ in 0..<4 {
             guard !closed, !inputEnded, pendingAttach == nil else { return }
-            switch fd.readNonBlocking(into: agent.scratch.bytes) {
+            switch fd.readNonBlocking(into: server.scratch.bytes) {
             case .bytes(let n):
-                decoder.append(UnsafeRawBufferPointer(rebasing: agent.scratch.bytes[0..<n]))
+                decoder.append(UnsafeRawBufferPointer(rebasing: server.scratch.bytes[0..<n]))
                 handleFrames()
             case .wouldBlock:
                 return
@@ -81,7 +79,7 @@ final class ClientConnection: PollTarget {
             // Handlers may look at this connection (AttachStdio checks its open calls), so the table works
             // on a copy of the open streams rather than holding an exclusive access to the property.
             var open = streams
-            let action = agent.methods.handle(frame, streams: &open, context: self)
+            let action = server.methods.handle(frame, streams: &open, context: self)
             streams = open
             switch action {
             case .respond(let bytes):
@@ -96,7 +94,7 @@ final class ClientConnection: PollTarget {
             }
             if let attach = pendingAttach {
                 pendingAttach = nil
-                agent.attach(self, process: attach.process, stream: attach.stream, leftover: decoder.takeRemainingBytes())
+                server.attachStream(self, attach, decoder.takeRemainingBytes())
                 return
             }
         }
@@ -151,8 +149,8 @@ final class ClientConnection: PollTarget {
         output = []
         outputOffset = 0
         closed = true
-        agent.loop.unwatch(fd)
-        agent.connectionGone(self)
+        server.loop.unwatch(fd)
+        server.forget(self)
         return rest
     }
 
@@ -166,7 +164,7 @@ final class ClientConnection: PollTarget {
         if !inputEnded && output.count - outputOffset < Self.outputHighWater { events.insert(.readable) }
         if hasPendingOutput { events.insert(.writable) }
         do {
-            try agent.loop.setInterest(fd, events)
+            try server.loop.setInterest(fd, events)
         } catch {
             close(reason: "epoll: \(error)")
         }
@@ -177,8 +175,8 @@ final class ClientConnection: PollTarget {
         guard !closed else { return }
         closed = true
         if let reason, !quietly { AgentLog.info("connection \(id): closing: \(reason)") }
-        agent.loop.unwatch(fd)
+        server.loop.unwatch(fd)
         fd.closeQuietly()
-        agent.connectionGone(self)
+        server.forget(self)
     }
 }

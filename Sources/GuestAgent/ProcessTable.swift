@@ -31,8 +31,7 @@ enum InputEnd {
 
 /// A call parked on a process until it can be answered (WaitProcess).
 struct Waiter {
-    let connectionID: Int
-    let streamID: UInt32
+    let call: ParkedCall
     var timerID: Int?
 }
 

@@ -1,0 +1,211 @@
+import GuestProto
+import GuestSys
+import TTRPC
+
+/// Owns the agent's processes from spawn to the moment their exit status is collected: starts them (with
+/// the descriptors the host asked for), signals them, reaps them on SIGCHLD, parks WaitProcess calls and
+/// answers them once a process has exited and its output has been delivered, then forgets it. Moving
+/// stdio bytes is the router's job; it tells the supervisor when an output stream finished.
+final class ProcessSupervisor {
+    let loop: EventLoop
+    let router: StdioRouter
+    private unowned let calls: CallAnswering
+    /// Opened once: every stream the host did not ask for is this in the process.
+    let devNull: FileDescriptor
+    private(set) var processes = ProcessTable()
+    /// Processes each connection has WaitProcess calls parked on, so a closing connection drops them.
+    private var waitsByConnection: [Int: Set<String>] = [:]
+
+    init(loop: EventLoop, router: StdioRouter, calls: CallAnswering) throws(SysError) {
+        self.loop = loop
+        self.router = router
+        self.calls = calls
+        devNull = try FileDescriptor.open("/dev/null", .readWrite)
+        router.streamFinished = { [unowned self] process in completeIfReady(process) }
+    }
+
+    var count: Int { processes.count }
+    var all: [ManagedProcess] { processes.all }
+
+    /// The process a request names; NOT_FOUND otherwise.
+    func lookup(_ id: String, container: String) throws(AgentError) -> ManagedProcess {
+        guard container.isEmpty else { throw .noSuchContainer(container) }
+        guard let process = processes[id] else { throw .noSuchProcess(id) }
+        return process
+    }
+
+    // MARK: Start
+
+    func startProcess(_ request: Guestkit_V1_StartProcessRequest) throws(AgentError) -> Guestkit_V1_StartProcessResponse {
+        // PATH, user and limits are checked before anything is opened: a missing binary is NOT_FOUND at once.
+        let plan = try LaunchPlan(request, accounts: { AccountDatabase.load() },
+                                  resolveProgram: { Spawner.resolve($0, path: $1) }, fileExists: FileSystem.exists)
+        let id: String
+        if request.id.isEmpty {
+            id = processes.newID()
+        } else {
+            guard processes[request.id] == nil else { throw .alreadyExists("a process with id \"\(request.id)\" exists") }
+            guard request.id.utf8.count <= 256 else { throw .invalidRequest("process id is longer than 256 bytes") }
+            id = request.id
+        }
+
+        let stdio: ProcessStdio
+        do throws(SysError) {
+            stdio = try ProcessStdio(terminal: plan.terminal, size: plan.terminalSize,
+                                     stdin: plan.stdin, stdout: plan.stdout, stderr: plan.stderr, devNull: devNull)
+        } catch {
+            throw .system(error)
+        }
+        var spawn = SpawnRequest(path: plan.program, arguments: plan.arguments, environment: plan.environment,
+                                 workingDirectory: plan.workingDirectory, descriptors: stdio.childDescriptors)
+        // Its own session: its group id is its pid (SignalProcess with process_group), and a terminal can
+        // become its controlling terminal.
+        spawn.newSession = true
+        spawn.controllingTerminal = plan.terminal
+        spawn.identity = plan.identity
+        spawn.limits = plan.limits
+        let pid: Int32
+        do throws(SpawnError) {
+            pid = try Spawner.spawn(spawn)
+        } catch {
+            stdio.abandon()
+            throw .spawn(error, workingDirectory: plan.workingDirectory)
+        }
+        stdio.closeChildEnds()
+
+        let process = ManagedProcess(id: id, pid: pid, arguments: plan.arguments, terminal: stdio.terminal,
+                                     stdin: stdio.stdin, stdout: stdio.stdout, stderr: stdio.stderr)
+        process.declared = (plan.stdin, plan.stdout, plan.stderr)
+        processes.insert(process)
+        if plan.terminal && !plan.stdout { router.discardOutput(of: process) }
+        var response = Guestkit_V1_StartProcessResponse()
+        response.id = id
+        response.pid = pid
+        return response
+    }
+
+    // MARK: Signals
+
+    func signal(_ process: ManagedProcess, _ signal: Int32, group: Bool) throws(AgentError) {
+        guard (0...64).contains(signal) else {
+            throw .invalidRequest("signal \(signal) is not a signal number (0-64)")
+        }
+        if group {
+            // The group outlives its leader while any member is left; its id is not reused meanwhile.
+            do throws(SysError) {
+                try Processes.signal(-process.pid, signal)
+            } catch {
+                if error.code == Errno.ESRCH {
+                    throw .failedPrecondition("process group \(process.pid) of \(process.id) has no processes left")
+                }
+                throw .system(error)
+            }
+        } else {
+            // After the reap the pid may belong to someone else: never signal it then.
+            guard process.exit == nil else {
+                throw .failedPrecondition("process \(process.id) (pid \(process.pid)) has already exited")
+            }
+            do throws(SysError) { try Processes.signal(process.pid, signal) } catch { throw .system(error) }
+        }
+    }
+
+    // MARK: Wait
+
+    /// The exit status now if the process is complete (and forgets it), else nil with the call parked until
+    /// it is, or until the call's own timeout.
+    func wait(_ process: ManagedProcess, info: CallInfo, connectionID: Int) -> Guestkit_V1_WaitProcessResponse? {
+        if process.isComplete {
+            let response = process.waitResponse
+            forget(process)
+            return response
+        }
+        let call = ParkedCall(connectionID: connectionID, streamID: info.streamID)
+        var waiter = Waiter(call: call, timerID: nil)
+        if info.timeoutNanoseconds > 0 {
+            let id = process.id
+            waiter.timerID = loop.addTimer(after: UInt64(info.timeoutNanoseconds)) { [unowned self, unowned process] in
+                process.waiters.removeAll { $0.call == call }
+                waitsByConnection[connectionID]?.remove(id)
+                calls.answer(call, .failure(RPCError(
+                    .deadlineExceeded, "process \(id) still running after the call's \(info.timeoutNanoseconds / 1_000_000) ms timeout")))
+            }
+        }
+        process.waiters.append(waiter)
+        waitsByConnection[connectionID, default: []].insert(process.id)
+        return nil
+    }
+
+    /// A connection closed or became a stdio stream: its parked waits go.
+    func connectionGone(_ connectionID: Int) {
+        guard let ids = waitsByConnection.removeValue(forKey: connectionID) else { return }
+        for id in ids {
+            guard let process = processes[id] else { continue }
+            for waiter in process.waiters where waiter.call.connectionID == connectionID {
+                if let timer = waiter.timerID { loop.cancelTimer(timer) }
+            }
+            process.waiters.removeAll { $0.call.connectionID == connectionID }
+        }
+    }
+
+    // MARK: Exit
+
+    /// SIGCHLD: reaps every child that ended; processes of ours get their exit recorded.
+    func reapChildren() {
+        while true {
+            let reaped: (pid: Int32, status: WaitStatus)?
+            do {
+                reaped = try Processes.reapOne()
+            } catch {
+                return  // ECHILD: no children left
+            }
+            guard let (pid, status) = reaped else { return }
+            switch status {
+            case .stopped, .continued: continue
+            default: break
+            }
+            guard let process = processes.process(pid: pid) else { continue }
+            processExited(process, status)
+        }
+    }
+
+    /// Reaped: stdin closes; output streams drain what is in the pipe and finish; then the waiters hear.
+    private func processExited(_ process: ManagedProcess, _ status: WaitStatus) {
+        process.exit = status
+        process.exitedAt = Clock.bootTimeNanoseconds
+        processes.reaped(process)
+        router.processExited(process)
+        completeIfReady(process)
+    }
+
+    /// Answers the waiters once the process is reaped and its output delivered, then forgets it.
+    func completeIfReady(_ process: ManagedProcess) {
+        guard process.isComplete, !process.waiters.isEmpty, processes[process.id] === process else { return }
+        let payload: [UInt8]
+        do {
+            payload = try process.waitResponse.serializedBytes()
+        } catch {
+            payload = []
+        }
+        let waiters = process.waiters
+        process.waiters = []
+        for waiter in waiters {
+            if let timer = waiter.timerID { loop.cancelTimer(timer) }
+            waitsByConnection[waiter.call.connectionID]?.remove(process.id)
+            calls.answer(waiter.call, .success(payload))
+        }
+        forget(process)
+    }
+
+    /// Drops a completed process and every descriptor still held for it.
+    func forget(_ process: ManagedProcess) {
+        process.closeAll()
+        processes.remove(process)
+    }
+
+    /// Leaving: the processes this agent started go with it (their whole groups).
+    func killAll() {
+        for process in processes.all where process.exit == nil {
+            try? Processes.signal(-process.pid, Signal.kill)
+        }
+    }
+}
