@@ -64,7 +64,8 @@ let package = Package(
                 swiftSettings: strict),
 
         // The agent inside the guest.
-        .target(name: "GuestAgent", dependencies: ["GuestSys", "GuestJSON", "TTRPC", "GuestProto"], swiftSettings: strict),
+        .target(name: "GuestAgent", dependencies: ["GuestSys", "GuestJSON", "GuestContainer", "TTRPC", "GuestProto"],
+                swiftSettings: strict),
         .executableTarget(name: "guest-agent", dependencies: ["GuestAgent", "GuestContainer", "GuestSys"], swiftSettings: strict),
 
         // Host side: client library and CLI.

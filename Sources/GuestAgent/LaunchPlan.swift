@@ -23,7 +23,9 @@ struct LaunchPlan: Equatable {
     ///   → absolute path, nil when nothing executable is there.
     init(_ request: Guestkit_V1_StartProcessRequest, accounts: () -> AccountDatabase,
          resolveProgram: (String, String) -> String?, fileExists: (String) -> Bool) throws(AgentError) {
-        guard request.containerID.isEmpty else { throw .noSuchContainer(request.containerID) }
+        guard request.containerID.isEmpty else {
+            throw .invalidRequest("StartProcess starts guest processes; use ExecProcess to run one in container \"\(request.containerID)\"")
+        }
         guard let name = request.args.first, !name.isEmpty else {
             throw .invalidRequest("args is empty: args[0] must name the program to run")
         }

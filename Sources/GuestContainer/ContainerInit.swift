@@ -32,7 +32,7 @@ public enum ContainerInit {
             try? channel.fd.setNonBlocking()
             // Unread messages would turn the parent's read of this report into ECONNRESET.
             while let received = try? channel.receive() { for fd in received.descriptors { fd.closeQuietly() } }
-            try? channel.send(.failed(error.description))
+            try? channel.send(.failed(error.report))
         }
         Processes.exitImmediately(1)
     }

@@ -35,6 +35,8 @@ public final class ContainerLaunch {
     public private(set) var phase = Phase.spawning
     let spec: RuntimeSpec
     let process: ProcessSpec
+    /// The process this launch runs (the spec's, or the exec's).
+    public var processSpec: ProcessSpec { process }
     let cgroup: ContainerCgroup
     let instructions: [UInt8]
     /// A mount namespace to join, handed to the init with its instructions: the init joins it itself,
@@ -221,7 +223,7 @@ public final class ContainerLaunch {
             return .created(terminal: descriptors.first)
         case .failed(let text)?:
             for fd in descriptors { fd.closeQuietly() }
-            return fail(.failed(text))
+            return fail(ContainerError.reported(text))
         default:
             for fd in descriptors { fd.closeQuietly() }
             return fail(.failed("unexpected message \(bytes.first.map { String(UnicodeScalar($0)) } ?? "") from the container process in phase \(phase)"))

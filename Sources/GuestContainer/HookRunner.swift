@@ -86,16 +86,20 @@ public enum HookRunner {
 }
 
 /// `guest-agent container-hooks`: runs hooks in the runtime namespace for the agent, in a process of
-/// their own so the agent's loop never waits on them. Stdin: `{"phase": …, "hooks": [HookSpec…],
-/// "state": {…}}`. Exit 0 when every hook succeeded; otherwise the error on stderr and exit 1.
+/// their own so the agent's loop never waits on them. Stdin: `{"phases": [{"phase": …, "hooks": [HookSpec…]}…],
+/// "state": {…}}`, the phases run in order. Exit 0 when every hook succeeded; otherwise the error on
+/// stderr and exit 1.
 public enum HookHelper {
-    public static func request(phase: HookPhase, hooks: [HookSpec], state: ContainerState) -> [UInt8] {
-        let list: [JSONValue] = hooks.map { hook in
-            var object = JSONObject([("path", .string(hook.path)), ("args", .strings(hook.args)), ("env", .strings(hook.env))])
-            if let timeout = hook.timeoutSeconds { object.set("timeout", .integer(Int64(timeout))) }
-            return .object(object)
+    public static func request(_ phases: [(HookPhase, [HookSpec])], state: ContainerState) -> [UInt8] {
+        let list: [JSONValue] = phases.map { phase, hooks in
+            let specs: [JSONValue] = hooks.map { hook in
+                var object = JSONObject([("path", .string(hook.path)), ("args", .strings(hook.args)), ("env", .strings(hook.env))])
+                if let timeout = hook.timeoutSeconds { object.set("timeout", .integer(Int64(timeout))) }
+                return .object(object)
+            }
+            return .object(JSONObject([("phase", .string(phase.rawValue)), ("hooks", .array(specs))]))
         }
-        let value: JSONValue = .object(JSONObject([("phase", .string(phase.rawValue)), ("hooks", .array(list)), ("state", state.json)]))
+        let value: JSONValue = .object(JSONObject([("phases", .array(list)), ("state", state.json)]))
         return Array(value.serialized.utf8)
     }
 
@@ -105,32 +109,33 @@ public enum HookHelper {
             do throws(SysError) { input = try FileDescriptor.standardInput.readToEnd(limit: 16 << 20) } catch {
                 throw ContainerError.step("read the hook request", error)
             }
-            let object: JSONObjectReader
-            let state: ContainerState
-            let phase: HookPhase
-            let hooks: [HookSpec]
-            do {
-                object = try JSONField(try JSONValue.parse(input)).object()
-                guard let p = HookPhase(rawValue: try object.required("phase").string()) else {
-                    throw ContainerError.failed("unknown hook phase")
-                }
-                phase = p
-                hooks = try object.required("hooks").array().map { f throws(SpecError) in try HookSpec(f) }
-                let s = try object.required("state").object()
-                state = ContainerState(ociVersion: try s.required("ociVersion").string(), id: try s.required("id").string(),
-                                       status: ContainerStatus(rawValue: try s.required("status").string()) ?? .creating,
-                                       pid: try s["pid"]?.integer(Int32.self) ?? 0, bundle: try s.required("bundle").string(),
-                                       annotations: Dictionary(try s["annotations"]?.stringMap() ?? [], uniquingKeysWith: { $1 }))
-            } catch let error as ContainerError {
-                throw error
-            } catch {
-                throw ContainerError.failed("hook request: \(error)")
-            }
-            try HookRunner.run(hooks, phase: phase, state: state)
+            let (phases, state) = try parse(input)
+            for (phase, hooks) in phases { try HookRunner.run(hooks, phase: phase, state: state) }
             Processes.exitImmediately(0)
         } catch {
             try? FileDescriptor.standardError.writeAll(error.description + "\n")
             Processes.exitImmediately(1)
+        }
+    }
+
+    static func parse(_ input: [UInt8]) throws(ContainerError) -> ([(HookPhase, [HookSpec])], ContainerState) {
+        do {
+            let object = try JSONField(try JSONValue.parse(input)).object()
+            var phases: [(HookPhase, [HookSpec])] = []
+            for entry in try object.required("phases").array() {
+                let fields = try entry.object()
+                let name = try fields.required("phase")
+                guard let phase = HookPhase(rawValue: try name.string()) else { throw name.error("unknown hook phase") }
+                phases.append((phase, try fields.required("hooks").array().map { f throws(SpecError) in try HookSpec(f) }))
+            }
+            let s = try object.required("state").object()
+            let state = ContainerState(ociVersion: try s.required("ociVersion").string(), id: try s.required("id").string(),
+                                       status: ContainerStatus(rawValue: try s.required("status").string()) ?? .creating,
+                                       pid: try s["pid"]?.integer(Int32.self) ?? 0, bundle: try s.required("bundle").string(),
+                                       annotations: Dictionary(try s["annotations"]?.stringMap() ?? [], uniquingKeysWith: { $1 }))
+            return (phases, state)
+        } catch {
+            throw ContainerError.failed("hook request: \(error)")
         }
     }
 }

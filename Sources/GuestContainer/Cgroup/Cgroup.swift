@@ -122,14 +122,25 @@ public final class ContainerCgroup: @unchecked Sendable {
         } catch {
             throw ContainerError.invalidSpec(error)
         }
+        var deferred: [CgroupWrite] = []
         for write in writes {
             guard let directory = directory(for: write.controller) else { continue }
             do throws(SysError) {
                 try FileSystem.writeFile(directory + "/" + write.file, write.value)
+            } catch where error.code == Errno.EINVAL && write.file == "memory.limit_in_bytes"
+                        && writes.contains(where: { $0.file == "memory.memsw.limit_in_bytes" }) {
+                // v1 keeps memory ≤ memory+swap: raising both needs memsw first (runc's order too).
+                deferred.append(write)
             } catch {
                 if error.code == Errno.ENOENT || error.code == Errno.EACCES {
                     throw ContainerError.failed("cgroup \(directory): no \(write.file) (is the \(write.controller) controller enabled in the kernel and its parents?)")
                 }
+                throw ContainerError.step("write \(write.value) to \(directory)/\(write.file)", error)
+            }
+        }
+        for write in deferred {
+            guard let directory = directory(for: write.controller) else { continue }
+            do throws(SysError) { try FileSystem.writeFile(directory + "/" + write.file, write.value) } catch {
                 throw ContainerError.step("write \(write.value) to \(directory)/\(write.file)", error)
             }
         }

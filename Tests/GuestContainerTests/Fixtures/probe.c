@@ -235,10 +235,15 @@ static void sysctl(const char *key) {
     fclose(f);
 }
 
+// Kept reachable and written through volatile, so the compiler cannot drop the stores (nothing reads them).
+static volatile char *held[65536];
+static size_t held_count;
+
 static void touch(size_t bytes) {
-    char *p = malloc(bytes);
+    volatile char *p = malloc(bytes);
     if (!p) { printf("malloc failed\n"); exit(1); }
-    for (size_t i = 0; i < bytes; i += 4096) p[i] = (char)i;
+    for (size_t i = 0; i < bytes; i += 4096) p[i] = (char)(1 + (i >> 12));
+    if (held_count < 65536) held[held_count++] = p;
 }
 
 int main(int argc, char **argv) {
