@@ -1,4 +1,4 @@
-# End to end (issue 7): the guest a user boots, the tests that boot it, and the boot benchmark.
+# End to end: the guest a user boots, the tests that boot it, and the boot benchmark.
 # `make image` composes out/guest/rootfs.img (ext4, DAX-ready; guest-init, guest-agent and busybox's tools)
 # with our kernel, boots it under QEMU with guest-vsock-bridge, runs `uname -a` in it and powers it off.
 # out/guest/debian-initramfs.cpio.gz is the stock-kernel path: guest-init plus Debian's cloud-kernel modules
@@ -38,3 +38,5 @@ guest-image: release kernel debian-kernel ## Compose out/guest/rootfs.img (+ man
 bench-boot: deps guest-image ## Boot figures: QEMU start → first exec and kernel → agent ready (ours vs Debian's kernel), DAX vs page-cache memory, init + agent memory
 	$(SWIFT) build -c release --static-swift-stdlib --product guestkit-bench
 	$(RELEASE_DIR)/guestkit-bench boot --guest-dir $(GUEST_DIR) --debian-kernel $(DEBIAN_KERNEL_DIR)/vmlinuz
+# Suites that boot QEMU or build a kernel: each runs alone (make/run-suites.sh).
+SERIAL_SUITES += OwnKernelTests StockKernelTests ProcessDeathTests

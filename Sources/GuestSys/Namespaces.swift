@@ -1,5 +1,6 @@
-// Namespaces: telling a real machine's PID 1 from the PID 1 of a namespace (guest-init), and joining or
-// creating namespaces (containers).
+// Namespaces: telling a real machine's PID 1 from the PID 1 of a namespace, so machine-wide steps (module
+// insertion, /dev/mem, remounting a shared superblock read-only) never reach a host; and joining or creating
+// namespaces for containers.
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
