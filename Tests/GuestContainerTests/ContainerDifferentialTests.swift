@@ -16,14 +16,7 @@ import Testing
         try "host file\n".write(toFile: host.path + "/file", atomically: true, encoding: .utf8)
         try "in dir\n".write(toFile: host.path + "/dir/sub/data", atomically: true, encoding: .utf8)
 
-        var spec = try ContainerFixtures.containerdDefaultSpec()
-        spec.with("process") {
-            $0["args"] = ["probe", "report"] + testCase.probeArguments
-            $0["env"] = ["PATH=/bin", "TERM=xterm"]
-        }
-        spec["hostname"] = "probe-host"
-        spec.with("linux") { $0["cgroupsPath"] = "/engine-diff/\(testCase.name)" }
-        testCase.edit(&spec, host.path)
+        let spec = try testCase.spec(host: host.path, cgroupsPath: "/engine-diff/\(testCase.name)")
 
         let ours = try OCIBundle(spec: spec, label: "engine-diff")
         let theirs = try OCIBundle(spec: spec, label: "engine-diff")
@@ -52,26 +45,6 @@ import Testing
         #expect(comparison.unexplained.isEmpty, "\(testCase.name): lines that differ from runc's:\n\(comparison.unexplained.joined(separator: "\n"))")
         if runc.status.shellCode == 0 {
             #expect(guestkit.stdout.contains("uid "), "the probe printed nothing: \(guestkit)")
-        }
-    }
-}
-
-/// Two probe reports compared line by line after setting aside lines a known difference explains.
-struct ProbeComparison {
-    var unexplained: [String] = []
-
-    init(ours: String, theirs: String, allowed: [KnownDifference]) {
-        func kept(_ text: String) -> [String] {
-            text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-                .filter { line in !allowed.contains { line.hasPrefix($0.prefix) } }
-        }
-        let a = kept(ours), b = kept(theirs)
-        let diff = b.difference(from: a)
-        for change in diff {
-            switch change {
-            case .remove(_, let line, _): unexplained.append("GuestKit only: \(line)")
-            case .insert(_, let line, _): unexplained.append("runc only:     \(line)")
-            }
         }
     }
 }

@@ -2,57 +2,83 @@
 // spec`) changed one area at a time. Each case may list known differences: lines (by prefix) whose
 // values differ between runc 1.1.5 and GuestKit, each with its reason.
 import Foundation
-import GuestTestSupport
 
 /// A spec as the JSON object tests edit.
-typealias SpecObject = [String: Any]
+public typealias SpecObject = [String: Any]
 
 /// A line prefix whose value may differ between the runtimes, and why.
-struct KnownDifference: Sendable {
-    var prefix: String
-    var reason: String
+public struct KnownDifference: Sendable {
+    public var prefix: String
+    public var reason: String
+
+    public init(prefix: String, reason: String) {
+        self.prefix = prefix
+        self.reason = reason
+    }
 }
 
 /// One differential bundle.
-struct DifferentialCase: Sendable, CustomStringConvertible {
-    var name: String
-    var probeArguments: [String] = []
-    var differences: [KnownDifference] = []
+public struct DifferentialCase: Sendable, CustomStringConvertible {
+    public var name: String
+    public var probeArguments: [String] = []
+    public var differences: [KnownDifference] = []
     /// The rootfs is handed to this uid:gid first (a user namespace's root must own it).
-    var rootfsOwner: (uid: Int, gid: Int)?
+    public var rootfsOwner: (uid: Int, gid: Int)?
     /// Edits containerd's default spec (the process is already `probe` with PATH and TERM set).
-    var edit: @Sendable (inout SpecObject, _ host: String) -> Void
+    public var edit: @Sendable (inout SpecObject, _ host: String) -> Void
 
-    var description: String { name }
+    public init(name: String, probeArguments: [String] = [], differences: [KnownDifference] = [], rootfsOwner: (uid: Int, gid: Int)? = nil,
+                edit: @escaping @Sendable (inout SpecObject, _ host: String) -> Void) {
+        self.name = name
+        self.probeArguments = probeArguments
+        self.differences = differences
+        self.rootfsOwner = rootfsOwner
+        self.edit = edit
+    }
+
+    public var description: String { name }
+
+    /// containerd's default spec with the probe as the process and this case's edits.
+    public func spec(host: String, cgroupsPath: String) throws -> SpecObject {
+        var spec = try ContainerFixtures.containerdDefaultSpec()
+        spec.with("process") {
+            $0["args"] = ["probe", "report"] + probeArguments
+            $0["env"] = ["PATH=/bin", "TERM=xterm"]
+        }
+        spec["hostname"] = "probe-host"
+        spec.with("linux") { $0["cgroupsPath"] = cgroupsPath }
+        edit(&spec, host)
+        return spec
+    }
 }
 
 extension SpecObject {
     /// Edits a nested object (created when missing).
-    mutating func with(_ key: String, _ body: (inout SpecObject) -> Void) {
+    public mutating func with(_ key: String, _ body: (inout SpecObject) -> Void) {
         var inner = self[key] as? SpecObject ?? [:]
         body(&inner)
         self[key] = inner
     }
 
-    mutating func appendMount(_ mount: SpecObject) {
+    public mutating func appendMount(_ mount: SpecObject) {
         self["mounts"] = (self["mounts"] as? [Any] ?? []) + [mount]
     }
 
-    mutating func setNamespaces(_ types: [String]) {
+    public mutating func setNamespaces(_ types: [String]) {
         with("linux") { $0["namespaces"] = types.map { ["type": $0] } }
     }
 }
 
 /// Every capability this machine's bounding set has (a sandboxed CI host may lack some: asking for those
 /// fails under both runtimes, which proves little).
-let hostCapabilities: [String] = {
+public let hostCapabilities: [String] = {
     let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
     let line = status.split(separator: "\n").first { $0.hasPrefix("CapBnd:") } ?? ""
     let mask = UInt64(line.split(separator: "\t").last.map(String.init) ?? "", radix: 16) ?? 0
     return allCapabilities.enumerated().filter { mask & (1 << UInt64($0.offset)) != 0 }.map(\.element)
 }()
 
-let allCapabilities = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
+public let allCapabilities = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
                        "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE",
                        "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER",
                        "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT",
@@ -62,14 +88,14 @@ let allCapabilities = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "
                        "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE"]
 
 /// Differences every native run has on this machine's cgroup v1 hierarchies.
-let nativeCgroupDifferences = [
+public let nativeCgroupDifferences = [
     KnownDifference(prefix: "cgroup ", reason: "natively (cgroup v1 host) GuestKit joins only the memory, pids, cpu and freezer hierarchies; runc joins every v1 hierarchy and the hybrid unified one"),
 ]
 
 /// Without a PID namespace the pid is whatever the kernel hands out.
-let pidDifference = KnownDifference(prefix: "pid ", reason: "in the host's PID namespace the pid is whatever the kernel hands out")
+public let pidDifference = KnownDifference(prefix: "pid ", reason: "in the host's PID namespace the pid is whatever the kernel hands out")
 
-let differentialCases: [DifferentialCase] = [
+public let differentialCases: [DifferentialCase] = [
     DifferentialCase(name: "containerd-default") { _, _ in },
     DifferentialCase(name: "minimal-namespaces", differences: [pidDifference]) { spec, _ in
         spec.setNamespaces(["mount"])
@@ -246,3 +272,22 @@ let differentialCases: [DifferentialCase] = [
             + [["destination": "/dev/shm", "type": "bind", "source": "/dev/shm", "options": ["rbind", "rw"]]]
     },
 ]
+
+/// Two probe reports compared line by line after setting aside lines a known difference explains.
+public struct ProbeComparison {
+    public var unexplained: [String] = []
+
+    public init(ours: String, theirs: String, allowed: [KnownDifference]) {
+        func kept(_ text: String) -> [String] {
+            text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+                .filter { line in !allowed.contains { line.hasPrefix($0.prefix) } }
+        }
+        let a = kept(ours), b = kept(theirs)
+        for change in b.difference(from: a) {
+            switch change {
+            case .remove(_, let line, _): unexplained.append("GuestKit only: \(line)")
+            case .insert(_, let line, _): unexplained.append("runc only:     \(line)")
+            }
+        }
+    }
+}
