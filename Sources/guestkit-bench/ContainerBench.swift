@@ -37,14 +37,16 @@ struct ContainerBench: ParsableCommand {
         print("containers: agent idle before any container: \(process.footprint())")
 
         for n in 0..<20 { _ = try cycle(client, bundle: bundle, id: "bench-warm-\(n)") }
-        var created: [Double] = [], full: [Double] = []
+        var phases: [[Double]] = [[], [], [], []]
         for n in 0..<runs {
-            let (toExit, withDelete) = try cycle(client, bundle: bundle, id: "bench-\(n % 4)")
-            created.append(toExit)
-            full.append(withDelete)
+            let times = try cycle(client, bundle: bundle, id: "bench-\(n % 4)")
+            for (i, t) in times.enumerated() { phases[i].append(t) }
         }
+        let created = zip(zip(phases[0], phases[1]), phases[2]).map { $0.0 + $0.1 + $1 }
         print("containers: agent create+start+wait of /bin/true (\(runs) runs): \(summary(created))")
-        print("containers: agent create+start+wait+delete (\(runs) runs): \(summary(full))")
+        for (name, samples) in zip(["CreateContainer", "StartContainer", "WaitProcess", "DeleteContainer"], phases) {
+            print("containers:   \(name): \(summary(samples))")
+        }
         print("containers: agent idle after \(runs + 20) containers: \(process.footprint())")
 
         let runc = try (0..<runcRuns).map { n in try runcRun(bundle: bundle, id: "bench-runc-\(n % 4)") }
@@ -53,20 +55,22 @@ struct ContainerBench: ParsableCommand {
         print(String(format: "containers: agent/runc p50 ratio %.3f (goal <= 0.2), agent p50 %.2f ms (goal <= 10 ms)", ratio, median(created)))
     }
 
-    /// (create → exit status, create → deleted) in milliseconds.
-    func cycle(_ client: GuestClient, bundle: String, id: String) throws -> (Double, Double) {
+    /// Create, start, wait and delete, each in milliseconds.
+    func cycle(_ client: GuestClient, bundle: String, id: String) throws -> [Double] {
         var request = Guestkit_V1_CreateContainerRequest()
         request.id = id
         request.bundle = bundle
-        let start = Clock.monotonicNanoseconds
+        var marks = [Clock.monotonicNanoseconds]
         _ = try client.createContainer(request)
+        marks.append(Clock.monotonicNanoseconds)
         try client.startContainer(id)
+        marks.append(Clock.monotonicNanoseconds)
         let exit = try client.wait(id, container: id)
-        let exited = Clock.monotonicNanoseconds
+        marks.append(Clock.monotonicNanoseconds)
         try client.deleteContainer(id)
-        let deleted = Clock.monotonicNanoseconds
+        marks.append(Clock.monotonicNanoseconds)
         guard exit == ProcessExit(code: 0, signal: 0) else { throw ValidationError("/bin/true in a container: \(exit)") }
-        return (Double(exited - start) / 1e6, Double(deleted - start) / 1e6)
+        return (1..<marks.count).map { Double(marks[$0] - marks[$0 - 1]) / 1e6 }
     }
 
     func runcRun(bundle: String, id: String) throws -> Double {
@@ -104,12 +108,7 @@ struct ContainerBench: ParsableCommand {
         return bundle
     }
 
-    func median(_ samples: [Double]) -> Double { samples.sorted()[samples.count / 2] }
+    func median(_ samples: [Double]) -> Double { LatencySummary(samples).percentile(0.5) }
 
-    func summary(_ samples: [Double]) -> String {
-        let sorted = samples.sorted()
-        func percentile(_ p: Double) -> Double { sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] }
-        return String(format: "p50 %.2f ms, p99 %.2f ms, mean %.2f ms", percentile(0.5), percentile(0.99),
-                      samples.reduce(0, +) / Double(samples.count))
-    }
+    func summary(_ samples: [Double]) -> String { LatencySummary(samples).text(decimals: 2) }
 }

@@ -94,6 +94,18 @@ import Testing
         return (exit, String(decoding: try out.bytes(), as: UTF8.self), String(decoding: try err.bytes(), as: UTF8.self))
     }
 
+    /// Creates the container with stdout attached, starts it, and returns the stdout connection.
+    func createAndStart(_ bundle: String, id: String) throws -> FileDescriptor {
+        var request = Guestkit_V1_CreateContainerRequest()
+        request.id = id
+        request.bundle = bundle
+        request.stdout = true
+        _ = try client.createContainer(request)
+        let out = try client.attach(id, .stdout, container: id)
+        try client.startContainer(id)
+        return out
+    }
+
     /// The cases compared in the guest: those where cgroup v2 or the guest kernel matters, plus a broad one.
     static let cases: [DifferentialCase] = differentialCases.filter {
         ["containerd-default", "all-capabilities", "user-with-groups", "rlimits", "readonly-root", "masked-and-readonly-paths",
@@ -147,15 +159,8 @@ import Testing
             $0["env"] = ["PATH=/bin"]
         }
         spec["hostname"] = "vm-box"
-        let path = try bundle("default", spec)
-        var request = Guestkit_V1_CreateContainerRequest()
-        request.id = "vm-default"
-        request.bundle = path
-        request.stdout = true
-        _ = try client.createContainer(request)
+        let out = try createAndStart(try bundle("default", spec), id: "vm-default")
         defer { try? client.deleteContainer("vm-default", force: true) }
-        let out = try client.attach("vm-default", .stdout, container: "vm-default")
-        try client.startContainer("vm-default")
         #expect(String(decoding: try out.read(upTo: 8), as: UTF8.self) == "started\n")
 
         var exec = Guestkit_V1_ExecProcessRequest()
@@ -182,16 +187,9 @@ import Testing
     @Test func anUpdateOfMemoryMaxGetsAHungryProcessOOMKilledAndTheAgentLives() throws {
         var spec = try ContainerFixtures.containerdDefaultSpec()
         spec.with("process") { $0["args"] = ["probe", "hold", "32"]; $0["env"] = ["PATH=/bin"] }
-        let path = try bundle("oom", spec)
-        var request = Guestkit_V1_CreateContainerRequest()
-        request.id = "vm-oom"
-        request.bundle = path
-        request.stdout = true
-        _ = try client.createContainer(request)
+        let out = try createAndStart(try bundle("oom", spec), id: "vm-oom")
         defer { try? client.deleteContainer("vm-oom", force: true) }
-        let out = try client.attach("vm-oom", .stdout, container: "vm-oom")
         defer { out.closeQuietly() }
-        try client.startContainer("vm-oom")
         #expect(String(decoding: try out.read(upTo: 5), as: UTF8.self) == "held\n")
         let stats = try client.containerStats("vm-oom")
         #expect(stats.memoryCurrent >= 30 << 20, "memory.current \(stats.memoryCurrent) after the probe touched 32 MiB")

@@ -21,6 +21,16 @@ import Testing
         return try OCIBundle(spec: spec, label: "engine-lifecycle")
     }
 
+    /// Why the create failed; nil (and the container destroyed) when it succeeded.
+    static func createError(_ bundle: OCIBundle, id: String) -> String? {
+        do {
+            try DrivenContainer(bundlePath: bundle.path, id: id).destroy()
+            return nil
+        } catch {
+            return "\(error)"
+        }
+    }
+
     @Test func nothingRunsBeforeStart() throws {
         let marker = try ScratchDirectory("engine-marker")
         let bundle = try Self.bundle(["sh", "-c", "echo ran > /marker/file"], id: "split") { spec in
@@ -129,35 +139,23 @@ import Testing
         let bundle = try Self.bundle(["true"], id: "timeout") { spec in
             spec["hooks"] = ["prestart": [["path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1]]]
         }
-        do {
-            _ = try DrivenContainer(bundlePath: bundle.path, id: "engine-timeout")
-            Issue.record("created although the prestart hook timed out")
-        } catch {
-            #expect("\(error)".contains("timed out after 1 s"), "\(error)")
-        }
+        let error = Self.createError(bundle, id: "engine-timeout")
+        #expect(error?.contains("timed out after 1 s") == true, "\(String(describing: error))")
     }
 
     @Test func aFailedStepNamesTheStepAndPath() throws {
         let bundle = try Self.bundle(["true"], id: "badmount") { spec in
             spec.appendMount(["destination": "/data", "type": "bind", "source": "/no/such/source", "options": ["rbind"]])
         }
-        do {
-            _ = try DrivenContainer(bundlePath: bundle.path, id: "engine-badmount")
-            Issue.record("created with a missing bind source")
-        } catch {
-            #expect("\(error)" == "bind /no/such/source on /data: the source: ENOENT (No such file or directory)", "\(error)")
-        }
+        let error = Self.createError(bundle, id: "engine-badmount")
+        #expect(error == "bind /no/such/source on /data: the source: ENOENT (No such file or directory)", "\(String(describing: error))")
         #expect(!FileManager.default.fileExists(atPath: "/sys/fs/cgroup/memory/engine-lifecycle/badmount"))
     }
 
     @Test func aMissingProgramIsACreateError() throws {
         let bundle = try Self.bundle(["no-such-program"], id: "noprog")
-        do {
-            _ = try DrivenContainer(bundlePath: bundle.path, id: "engine-noprog")
-            Issue.record("created with a missing program")
-        } catch {
-            #expect("\(error)".contains("exec no-such-program: executable file not found in $PATH (/bin)"), "\(error)")
-        }
+        let error = Self.createError(bundle, id: "engine-noprog")
+        #expect(error?.contains("exec no-such-program: executable file not found in $PATH (/bin)") == true, "\(String(describing: error))")
     }
 
     @Test func freezeStopsAndThawResumes() throws {

@@ -31,8 +31,7 @@ public enum CgroupLayout: Sendable, Equatable {
 /// A container's cgroup: created with parents (controllers enabled on the way down), resources written,
 /// processes added, frozen, killed, measured, removed. On cgroup v1 the same path is used in each of the
 /// memory, pids, cpu and freezer hierarchies.
-public final class ContainerCgroup: @unchecked Sendable {
-    // Sendable for handing to the thread that owns the container; its state is immutable after init.
+public final class ContainerCgroup: Sendable {
     public let layout: CgroupLayout
     /// Absolute within the hierarchy, e.g. "/guestkit/c1".
     public let path: String

@@ -35,11 +35,6 @@ public enum RootfsPath {
         path.split(separator: "/").map(String.init)
     }
 
-    /// mkdir -p of a path already resolved inside `root` (each missing directory created in turn).
-    public static func makeDirectories(_ resolved: String, mode: UInt32 = 0o755) throws(SysError) {
-        try FileSystem.makeDirectories(resolved, mode: mode)
-    }
-
     /// The lexically cleaned absolute form of a container path ("/a/./b/../c" → "/a/c").
     public static func clean(_ path: String) -> String {
         var parts: [String] = []

@@ -36,7 +36,7 @@ public struct LinuxSpec: Sendable {
         devices = try (object["devices"]?.array() ?? []).map { f throws(SpecError) in try DeviceSpec(f) }
         cgroupsPath = try object["cgroupsPath"]?.string()
         resources = try object["resources"].map { f throws(SpecError) in try ResourcesSpec(f) }
-        if let propagation = try object["rootfsPropagation"] {
+        if let propagation = object["rootfsPropagation"] {
             let text = try propagation.string()
             if !text.isEmpty {
                 guard let flags = MountOptions.propagationTable[text] else {
