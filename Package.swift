@@ -43,9 +43,12 @@ let package = Package(
         .target(name: "CGuestShim"),
         .systemLibrary(name: "CKmod", pkgConfig: "libkmod", providers: [.apt(["libkmod-dev"])]),
         .systemLibrary(name: "CBlkid", pkgConfig: "blkid", providers: [.apt(["libblkid-dev"])]),
+        .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
 
         // The only code that calls Linux directly.
         .target(name: "GuestSys", dependencies: ["CGuestShim"], swiftSettings: strict),
+        // JSON without Foundation: OCI specs, container state, boot.json (bounded, fuzzed).
+        .target(name: "GuestJSON", swiftSettings: strict),
 
         // PID 1.
         .target(name: "GuestInit", dependencies: ["GuestSys", "CKmod", "CBlkid"], swiftSettings: strict),
@@ -58,9 +61,14 @@ let package = Package(
         .target(name: "TTRPC", dependencies: ["GuestProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 swiftSettings: strict),
 
+        // OCI containers: the spec, the creation recipe (parent and container init), cgroups, seccomp, hooks.
+        .target(name: "GuestContainer", dependencies: ["GuestSys", "CGuestShim", "CSeccomp", "GuestJSON"],
+                swiftSettings: strict),
+
         // The agent inside the guest.
-        .target(name: "GuestAgent", dependencies: ["GuestSys", "TTRPC", "GuestProto"], swiftSettings: strict),
-        .executableTarget(name: "guest-agent", dependencies: ["GuestAgent", "GuestSys"], swiftSettings: strict),
+        .target(name: "GuestAgent", dependencies: ["GuestSys", "GuestJSON", "GuestContainer", "TTRPC", "GuestProto"],
+                swiftSettings: strict),
+        .executableTarget(name: "guest-agent", dependencies: ["GuestAgent", "GuestContainer", "GuestSys"], swiftSettings: strict),
 
         // Host side: client library and CLI.
         .target(name: "GuestClient", dependencies: ["GuestSys", "TTRPC", "GuestProto",
@@ -128,6 +136,10 @@ let package = Package(
         .executableTarget(name: "guestkit-fuzz", dependencies: ["FuzzHarnesses", "CFuzzDriver", "GuestSys"],
                           path: "Tests/Fuzz/guestkit-fuzz", swiftSettings: strict),
 
+        .testTarget(name: "GuestJSONTests", dependencies: ["GuestJSON"], swiftSettings: strict),
+        .testTarget(name: "GuestContainerTests", dependencies: ["GuestContainer", "GuestJSON", "GuestSys", "CSeccomp",
+                                                                "GuestTestSupport"],
+                    exclude: ["Fixtures"], swiftSettings: strict),
         .testTarget(name: "GuestSysTests", dependencies: ["GuestSys", "GuestTestSupport"], swiftSettings: strict),
         .testTarget(name: "GuestInitTests", dependencies: ["GuestInit", "GuestSys", "GuestTestSupport", "HostProcess"],
                     swiftSettings: strict),

@@ -1,3 +1,4 @@
+import GuestContainer
 import GuestSys
 import TTRPC
 
@@ -20,6 +21,8 @@ enum AgentError: Error, CustomStringConvertible {
     /// The child could not get to exec (chdir, setuid, execve…).
     case spawn(SpawnError, workingDirectory: String)
     case system(SysError)
+    /// The container engine refused a spec (INVALID_ARGUMENT) or a step failed.
+    case container(ContainerError)
 
     var description: String {
         switch self {
@@ -27,7 +30,7 @@ enum AgentError: Error, CustomStringConvertible {
              .resourceExhausted(let m):
             return m
         case .noSuchProcess(let id): return "no process \"\(id)\""
-        case .noSuchContainer(let id): return "no container \"\(id)\" (this agent runs guest processes only)"
+        case .noSuchContainer(let id): return "no container \"\(id)\""
         case .programNotFound(let program, let searched?):
             return "executable \"\(program)\" not found in PATH \(searched)"
         case .programNotFound(let program, nil):
@@ -41,6 +44,7 @@ enum AgentError: Error, CustomStringConvertible {
             }
             return error.description
         case .system(let error): return error.description
+        case .container(let error): return error.description
         }
     }
 
@@ -61,6 +65,11 @@ enum AgentError: Error, CustomStringConvertible {
         case .resourceExhausted: code = .resourceExhausted
         case .spawn(let spawnError, _): code = statusCode(errno: spawnError.code)
         case .system(let sysError): code = statusCode(errno: sysError.code)
+        case .container(.invalidSpec): code = .invalidArgument
+        case .container(.step(_, let sysError)): code = statusCode(errno: sysError.code)
+        case .container(.failed): code = .failedPrecondition
+        case .container(.reported(_, _, invalidSpec: true)): code = .invalidArgument
+        case .container(.reported(_, let errno, _)): code = errno == 0 ? .failedPrecondition : statusCode(errno: errno)
         }
         return RPCError(code, error.description)
     }

@@ -18,12 +18,18 @@ final class ProcessSupervisor: PollTarget {
     /// Opened once: every stream the host did not ask for is this in the process.
     let devNull: FileDescriptor
     private(set) var processes = ProcessTable()
-    /// Processes each connection has WaitProcess calls parked on, so a closing connection drops them.
+    /// Processes (table keys) each connection has WaitProcess calls parked on, so a closing connection
+    /// drops them.
     private var waitsByConnection: [Int: Set<String>] = [:]
     /// How many WaitProcess calls each connection has parked.
     private var parkedWaits: [Int: Int] = [:]
     /// Children whose exec is not known yet, by report descriptor.
     private var starting: [Int32: Start] = [:]
+    /// A reaped child that is no process of the table (a container's first stage, a hook helper): its
+    /// owner claims it here.
+    var unknownChildExited: (Int32, WaitStatus) -> Void = { _, _ in }
+    /// A process of the table exited (containers note their init's exit).
+    var processDidExit: (ManagedProcess) -> Void = { _ in }
 
     /// A StartProcess waiting for its child's report.
     private struct Start {
@@ -48,9 +54,16 @@ final class ProcessSupervisor: PollTarget {
 
     /// The process a request names; NOT_FOUND otherwise.
     func lookup(_ id: String, container: String) throws(AgentError) -> ManagedProcess {
-        guard container.isEmpty else { throw .noSuchContainer(container) }
-        guard let process = processes[id] else { throw .noSuchProcess(id) }
+        guard let process = processes[id, container: container] else {
+            throw container.isEmpty ? .noSuchProcess(id) : .noSuchProcess("\(id)\" in container \"\(container)")
+        }
         return process
+    }
+
+    /// A process started elsewhere (a container's init or exec) joins the table: waits, signals, stdio and
+    /// reaping work on it as on any other.
+    func adopt(_ process: ManagedProcess) {
+        processes.insert(process)
     }
 
     // MARK: Start
@@ -144,12 +157,12 @@ final class ProcessSupervisor: PollTarget {
             calls.answer(start.call, .failure(status))
             for waiter in process.waiters {
                 if let timer = waiter.timerID { loop.cancelTimer(timer) }
-                waitsByConnection[waiter.call.connectionID]?.remove(process.id)
+                waitsByConnection[waiter.call.connectionID]?.remove(ProcessTable.key(process))
                 unpark(waiter.call.connectionID)
                 calls.answer(waiter.call, .failure(RPCError(.notFound, "process \(process.id) did not start: \(status.message)")))
             }
             process.waiters = []
-            if processes[process.id] === process { forget(process) }
+            if processes[ProcessTable.key(process)] === process { forget(process) }
         }
     }
 
@@ -217,7 +230,7 @@ final class ProcessSupervisor: PollTarget {
         let call = ParkedCall(connectionID: connectionID, streamID: info.streamID)
         var waiter = Waiter(call: call, timerID: nil)
         if info.timeoutNanoseconds > 0 {
-            let id = process.id
+            let id = ProcessTable.key(process)
             waiter.timerID = loop.addTimer(after: UInt64(info.timeoutNanoseconds)) { [unowned self, unowned process] in
                 process.waiters.removeAll { $0.call == call }
                 unpark(connectionID)
@@ -225,11 +238,11 @@ final class ProcessSupervisor: PollTarget {
                     waitsByConnection[connectionID]?.remove(id)
                 }
                 calls.answer(call, .failure(RPCError(
-                    .deadlineExceeded, "process \(id) still running after the call's \(info.timeoutNanoseconds / 1_000_000) ms timeout")))
+                    .deadlineExceeded, "process \(process.id) still running after the call's \(info.timeoutNanoseconds / 1_000_000) ms timeout")))
             }
         }
         process.waiters.append(waiter)
-        waitsByConnection[connectionID, default: []].insert(process.id)
+        waitsByConnection[connectionID, default: []].insert(ProcessTable.key(process))
         parkedWaits[connectionID, default: 0] += 1
         return nil
     }
@@ -268,7 +281,10 @@ final class ProcessSupervisor: PollTarget {
             case .stopped, .continued: continue
             default: break
             }
-            guard let process = processes.process(pid: pid) else { continue }
+            guard let process = processes.process(pid: pid) else {
+                unknownChildExited(pid, status)
+                continue
+            }
             processExited(process, status)
         }
     }
@@ -279,12 +295,13 @@ final class ProcessSupervisor: PollTarget {
         process.exitedAt = Clock.bootTimeNanoseconds
         processes.reaped(process)
         router.processExited(process)
+        processDidExit(process)
         completeIfReady(process)
     }
 
     /// Answers the waiters once the process is reaped and its output delivered, then forgets it.
     func completeIfReady(_ process: ManagedProcess) {
-        guard process.isComplete, !process.waiters.isEmpty, processes[process.id] === process else { return }
+        guard process.isComplete, !process.waiters.isEmpty, processes[ProcessTable.key(process)] === process else { return }
         let payload: [UInt8]
         do {
             payload = try process.waitResponse.serializedBytes()
@@ -295,7 +312,7 @@ final class ProcessSupervisor: PollTarget {
         process.waiters = []
         for waiter in waiters {
             if let timer = waiter.timerID { loop.cancelTimer(timer) }
-            waitsByConnection[waiter.call.connectionID]?.remove(process.id)
+            waitsByConnection[waiter.call.connectionID]?.remove(ProcessTable.key(process))
             unpark(waiter.call.connectionID)
             calls.answer(waiter.call, .success(payload))
         }

@@ -105,12 +105,14 @@ public final class GuestClient: Sendable {
 
     /// Opens a new connection carrying one stdio stream of process `id`: after this returns, reading it gives
     /// the process's output (until EOF), writing it feeds its stdin (shutdown(SHUT_WR) ends stdin).
-    public func attach(_ id: String, _ stream: Guestkit_V1_StdioStream) throws(GuestClientError) -> FileDescriptor {
+    /// `container` names the container of a container's process (its init is id = container).
+    public func attach(_ id: String, _ stream: Guestkit_V1_StdioStream, container: String = "") throws(GuestClientError) -> FileDescriptor {
         let fd = try address.connect(sendTimeoutMilliseconds: callTimeout.milliseconds)
         do throws(GuestClientError) {
             var request = Guestkit_V1_AttachStdioRequest()
             request.id = id
             request.stream = stream
+            request.containerID = container
             let _: Guestkit_V1_AttachStdioResponse = try OneShotCall.call(on: fd, peer: address.description,
                                                                           "AttachStdio", request, timeout: callTimeout)
             // From here the connection is the stream: a stdin write may rightly wait for the process to read.
@@ -126,9 +128,10 @@ public final class GuestClient: Sendable {
 
     /// Waits for the process to end; its attached output streams have all reached EOF by then. With
     /// `timeoutNanoseconds` 0 it waits as long as the process runs.
-    public func wait(_ id: String, timeoutNanoseconds: Int64 = 0) throws(GuestClientError) -> ProcessExit {
+    public func wait(_ id: String, container: String = "", timeoutNanoseconds: Int64 = 0) throws(GuestClientError) -> ProcessExit {
         var request = Guestkit_V1_WaitProcessRequest()
         request.id = id
+        request.containerID = container
         let response: Guestkit_V1_WaitProcessResponse = try channel.call("WaitProcess", request,
                                                                          timeoutNanoseconds: timeoutNanoseconds,
                                                                          deadline: waitDeadline(timeoutNanoseconds))
@@ -154,30 +157,38 @@ public final class GuestClient: Sendable {
         }
     }
 
-    public func signal(_ id: String, _ signal: Int32, processGroup: Bool = false) throws(GuestClientError) {
+    /// With `all` (and a container), every process in the container's cgroup.
+    public func signal(_ id: String, _ signal: Int32, processGroup: Bool = false, container: String = "",
+                       all: Bool = false) throws(GuestClientError) {
         var request = Guestkit_V1_SignalProcessRequest()
         request.id = id
         request.signal = signal
         request.processGroup = processGroup
+        request.containerID = container
+        request.all = all
         let _: Guestkit_V1_SignalProcessResponse = try channel.call("SignalProcess", request)
     }
 
-    public func resizeTerminal(_ id: String, rows: UInt16, columns: UInt16) throws(GuestClientError) {
+    public func resizeTerminal(_ id: String, rows: UInt16, columns: UInt16, container: String = "") throws(GuestClientError) {
         var request = Guestkit_V1_ResizeTerminalRequest()
         request.id = id
+        request.containerID = container
         request.rows = UInt32(rows)
         request.columns = UInt32(columns)
         let _: Guestkit_V1_ResizeTerminalResponse = try channel.call("ResizeTerminal", request)
     }
 
-    public func closeStdin(_ id: String) throws(GuestClientError) {
+    public func closeStdin(_ id: String, container: String = "") throws(GuestClientError) {
         var request = Guestkit_V1_CloseStdinRequest()
         request.id = id
+        request.containerID = container
         let _: Guestkit_V1_CloseStdinResponse = try channel.call("CloseStdin", request)
     }
 
-    public func listProcesses() throws(GuestClientError) -> [Guestkit_V1_ProcessEntry] {
-        let response: Guestkit_V1_ListProcessesResponse = try channel.call("ListProcesses", Guestkit_V1_ListProcessesRequest())
+    public func listProcesses(container: String = "") throws(GuestClientError) -> [Guestkit_V1_ProcessEntry] {
+        var request = Guestkit_V1_ListProcessesRequest()
+        request.containerID = container
+        let response: Guestkit_V1_ListProcessesResponse = try channel.call("ListProcesses", request)
         return response.processes
     }
 

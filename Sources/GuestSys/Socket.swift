@@ -125,6 +125,14 @@ public enum Sockets {
         fd.closeQuietly()
     }
 
+    /// A connected pair of Unix SOCK_SEQPACKET sockets, close-on-exec: message boundaries are kept, and
+    /// descriptors travel with SCM_RIGHTS.
+    public static func messagePair() throws(SysError) -> (FileDescriptor, FileDescriptor) {
+        var fds: [Int32] = [-1, -1]
+        try sys("socketpair", ["AF_UNIX", "SOCK_SEQPACKET"]) { gk_socketpair_seqpacket(&fds) }
+        return (FileDescriptor(rawValue: fds[0]), FileDescriptor(rawValue: fds[1]))
+    }
+
     public static func shutdown(_ fd: FileDescriptor, _ how: ShutdownHow) throws(SysError) {
         try sys("shutdown", [fd.description, "\(how)"]) { Glibc.shutdown(fd.rawValue, how.rawValue) }
     }

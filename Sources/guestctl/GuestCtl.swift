@@ -46,7 +46,7 @@ struct GuestCtl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "guestctl",
         abstract: "Run and manage processes in a GuestKit guest through its agent.",
-        subcommands: [Exec.self, Info.self, Ps.self, Kill.self, Wait.self, Shutdown.self])
+        subcommands: [Exec.self, Run.self, Container.self, Info.self, Ps.self, Kill.self, Wait.self, Shutdown.self])
 }
 
 struct Exec: ParsableCommand {

@@ -99,7 +99,7 @@ import TTRPC
         #expect(message { $0.args = ["sh"]; $0.terminal = true; $0.stderr = true }?.code == .invalidArgument)
         #expect(message { $0.args = ["sh"]; $0.env = ["NOVALUE"] } == RPCError(.invalidArgument, "environment entry \"NOVALUE\" is not KEY=VALUE"))
         #expect(message { $0.args = ["sh"]; $0.containerID = "c1" } ==
-                RPCError(.notFound, "no container \"c1\" (this agent runs guest processes only)"))
+                RPCError(.invalidArgument, "StartProcess starts guest processes; use ExecProcess to run one in container \"c1\""))
         #expect(message { $0.args = ["sh"]; $0.user.spec = "alice"; $0.user.uid = 5 }?.code == .invalidArgument)
         #expect(message {
             $0.args = ["sh"]
