@@ -35,6 +35,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        // SHA-256 for host code only (ContentHash); the guest binaries never link it.
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // C that Swift cannot reach: variadic ioctl/fcntl, CMSG macros, fork+exec child setup, port I/O.
@@ -69,18 +71,28 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
 
-        // Image baking: kernel config and build, rootfs images, manifests and launch settings.
-        .target(name: "ComposeKernel", dependencies: [.product(name: "Logging", package: "swift-log")],
+        // Host side: how every host tool and test runs a child process (own process group, clean signals,
+        // a deadline, killed with its whole group on every way out), and SHA-256 digests.
+        .target(name: "HostProcess", dependencies: ["GuestSys", "CGuestShim"], swiftSettings: strict),
+        .target(name: "ContentHash", dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+                swiftSettings: strict),
+
+        // Image baking: kernel config and build, rootfs images and their manifests.
+        .target(name: "ComposeKernel", dependencies: ["HostProcess", "ContentHash",
+                                                      .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
         .target(name: "ComposeImage", dependencies: [
+            "HostProcess", "ContentHash", "GuestSys",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
         ], swiftSettings: strict),
-        // Boots a composed guest (bridge + QEMU from its manifest) and reaches its agent.
-        .target(name: "GuestBoot", dependencies: ["ComposeImage", "GuestClient", "GuestProto", "GuestSys"],
+        // Starting micro-VMs: a VM description to each VMM's argv or config (QEMU, Firecracker, Cloud
+        // Hypervisor, kvmtool), a composed image's manifest to that description, and booting and stopping
+        // a VM with its vsock bridge and reaching its agent.
+        .target(name: "GuestLaunch", dependencies: ["ComposeImage", "GuestClient", "GuestProto", "GuestSys", "HostProcess"],
                 swiftSettings: strict),
         .executableTarget(name: "compose-guest", dependencies: [
-            "ComposeKernel", "ComposeImage", "GuestBoot", "GuestClient", "GuestProto", "GuestSys",
+            "ComposeKernel", "ComposeImage", "GuestLaunch", "GuestClient", "GuestProto", "GuestSys", "HostProcess",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
@@ -94,16 +106,20 @@ let package = Package(
 
         // `make bench`: prints figures, asserts nothing.
         .executableTarget(name: "guestkit-bench", dependencies: [
-            "GuestClient", "GuestSys", "ComposeKernel", "ComposeImage", "GuestBoot", "GuestProto",
+            "GuestClient", "GuestSys", "ComposeKernel", "ComposeImage", "GuestLaunch", "GuestProto", "HostProcess",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
 
         // Shared by the test targets: namespaces, scratch directories, QEMU runs, built products.
-        .target(name: "GuestTestSupport", dependencies: ["GuestSys", "GuestBoot"], path: "Tests/GuestTestSupport",
+        .target(name: "GuestTestSupport", dependencies: ["GuestSys", "GuestLaunch", "HostProcess"], path: "Tests/GuestTestSupport",
                 swiftSettings: strict),
+        // A test-support process that starts children (plain ones, or QEMU through the test helpers) and
+        // waits to be killed or signalled: the process-death tests look for what it left running.
+        .executableTarget(name: "guestkit-test-parent", dependencies: ["GuestTestSupport", "GuestLaunch", "GuestSys", "HostProcess"],
+                          path: "Tests/GuestTestParent", swiftSettings: strict),
 
         .testTarget(name: "GuestSysTests", dependencies: ["GuestSys", "GuestTestSupport"], swiftSettings: strict),
-        .testTarget(name: "GuestInitTests", dependencies: ["GuestInit", "GuestSys", "GuestTestSupport"],
+        .testTarget(name: "GuestInitTests", dependencies: ["GuestInit", "GuestSys", "GuestTestSupport", "HostProcess"],
                     swiftSettings: strict),
         .testTarget(name: "TTRPCTests", dependencies: ["TTRPC", "GuestProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")], swiftSettings: strict),
         .testTarget(name: "GuestAgentTests", dependencies: ["GuestAgent", "GuestClient", "GuestTestSupport", "GuestSys", "GuestProto", "TTRPC"],
@@ -111,13 +127,18 @@ let package = Package(
                     swiftSettings: strict),
         .testTarget(name: "GuestClientTests", dependencies: ["GuestClient", "GuestTestSupport", "GuestSys", "GuestProto"],
                     swiftSettings: strict),
-        .testTarget(name: "ComposeKernelTests", dependencies: ["ComposeKernel", "GuestTestSupport"],
+        .testTarget(name: "ComposeKernelTests", dependencies: ["ComposeKernel", "GuestTestSupport", "HostProcess"],
+                    swiftSettings: strict),
+        .testTarget(name: "HostProcessTests", dependencies: ["HostProcess", "GuestSys", "GuestTestSupport"],
+                    swiftSettings: strict),
+        .testTarget(name: "ContentHashTests", dependencies: ["ContentHash", "GuestTestSupport"], swiftSettings: strict),
+        .testTarget(name: "GuestLaunchTests", dependencies: ["GuestLaunch", "ComposeImage", "GuestSys", "GuestTestSupport", "HostProcess"],
                     swiftSettings: strict),
         .testTarget(name: "ComposeImageTests", dependencies: ["ComposeImage", "GuestTestSupport"],
                     swiftSettings: strict),
         .testTarget(name: "VsockBridgeTests", dependencies: ["VsockBridge", "GuestSys", "GuestTestSupport"],
                     exclude: ["Fixtures"], swiftSettings: strict),
-        .testTarget(name: "EndToEndTests", dependencies: ["GuestBoot", "GuestClient", "GuestProto", "GuestSys", "GuestTestSupport", "ComposeImage"],
+        .testTarget(name: "EndToEndTests", dependencies: ["GuestLaunch", "GuestClient", "GuestProto", "GuestSys", "GuestTestSupport", "ComposeImage"],
                     swiftSettings: strict),
     ]
 )

@@ -1,4 +1,4 @@
-# End to end (issue 7): the guest a user boots, the tests that boot it, and the boot benchmark.
+# End to end: the guest a user boots, the tests that boot it, and the boot benchmark.
 # `make image` composes out/guest/rootfs.img (ext4, DAX-ready; guest-init, guest-agent and busybox's tools)
 # with our kernel, boots it under QEMU with guest-vsock-bridge, runs `uname -a` in it and powers it off.
 # out/guest/debian-initramfs.cpio.gz is the stock-kernel path: guest-init plus Debian's cloud-kernel modules

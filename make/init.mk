@@ -1,4 +1,4 @@
-# guest-init (issue 2): test prerequisites, the release link check and the benchmark.
+# guest-init: test prerequisites, the release link check and the benchmark.
 # Tests need mke2fs/mkfs.erofs (libblkid on real images), unshare (namespaced PID 1), modprobe (the
 # reference order for libkmod) and Debian's cloud-kernel module tree.
 DEBIAN_PACKAGES += e2fsprogs erofs-utils util-linux kmod libkmod-dev libblkid-dev binutils

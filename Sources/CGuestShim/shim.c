@@ -18,6 +18,8 @@ int gk_wtermsig(int status) { return WTERMSIG(status); }
 int gk_wcoredump(int status) { return WCOREDUMP(status); }
 
 int gk_fcntl_int(int fd, int cmd, int arg) { return fcntl(fd, cmd, arg); }
+const int GK_F_SETPIPE_SZ = F_SETPIPE_SZ;
+const int GK_O_PATH = O_PATH;
 
 int gk_get_winsize(int fd, unsigned short *rows, unsigned short *cols) {
     struct winsize ws;
@@ -212,16 +214,28 @@ static void child_fail(int report_fd, const char *step) {
 }
 
 static void child_run(const struct gk_spawn_attr *a, int report_fd) {
-    // The parent blocks signals to read them from a signalfd; a child must start clean.
+    // The parent blocks signals to read them from a signalfd; a child must start clean. glibc refuses
+    // to touch the two signals it reserves (32, 33), yet an ignored one stays ignored across exec: those
+    // are reset with the raw system call.
     sigset_t all;
     sigemptyset(&all);
-    for (int s = 1; s < NSIG; s++) signal(s, SIG_DFL);
+    for (int s = 1; s < NSIG; s++) {
+        if (signal(s, SIG_DFL) == SIG_ERR && s != SIGKILL && s != SIGSTOP) {
+            struct { void *handler; unsigned long flags; void *restorer; unsigned long mask; } reset = { 0 };
+            syscall(SYS_rt_sigaction, s, &reset, NULL, sizeof reset.mask);
+        }
+    }
     sigprocmask(SIG_SETMASK, &all, NULL);
 
     if (a->new_session) {
         if (setsid() < 0) child_fail(report_fd, "setsid");
     } else if (a->new_process_group) {
         if (setpgid(0, 0) < 0) child_fail(report_fd, "setpgid");
+    }
+    if (a->parent_death_signal > 0) {
+        if (prctl(PR_SET_PDEATHSIG, a->parent_death_signal, 0, 0, 0) < 0) child_fail(report_fd, "prctl(PR_SET_PDEATHSIG)");
+        // The parent may have died between fork and prctl: then no signal would ever come.
+        if (getppid() != a->parent_pid) _exit(128 + a->parent_death_signal);
     }
 
     // Move every source above all targets first, so a target never clobbers a later source.
@@ -313,5 +327,47 @@ pid_t gk_spawn(const struct gk_spawn_attr *attr, char *failed_step, size_t faile
     return -1;
 }
 
-// --- guest-agent (issue 3): see gk_shim.h ---------------------------------------------------------------
 int gk_readable_bytes(int fd, int *count) { return ioctl(fd, FIONREAD, count); }
+
+int gk_child_ended_unreaped(pid_t pid) {
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    if (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT) < 0) return -1;
+    return info.si_pid == pid ? 1 : 0;
+}
+
+static volatile int relay_fd = -1;
+
+static void relay_handler(int signal) {
+    int saved = errno;
+    unsigned char byte = (unsigned char)signal;
+    ssize_t ignored = write(relay_fd, &byte, 1);
+    (void)ignored;
+    errno = saved;
+}
+
+int gk_relay_signals(const int *signals, int count, int fd) {
+    relay_fd = fd;
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = relay_handler;
+    action.sa_flags = SA_RESTART;
+    sigemptyset(&action.sa_mask);
+    for (int i = 0; i < count; i++) {
+        if (sigaction(signals[i], &action, NULL) < 0) return -1;
+    }
+    return 0;
+}
+
+void gk_raise_default(int signal) {
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = SIG_DFL;
+    sigemptyset(&action.sa_mask);
+    sigaction(signal, &action, NULL);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, signal);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    raise(signal);
+}

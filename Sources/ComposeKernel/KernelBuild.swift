@@ -3,7 +3,9 @@
 // the final .config, so a second run with the same inputs copies the cached kernel without running
 // make at all. Object directories are kept per plan, so a changed fragment rebuilds only what it
 // touches. Nothing appears at the output path until the whole kernel is there (temp dir + rename).
+import ContentHash
 import Foundation
+import HostProcess
 
 /// What a kernel build produced, stored as `kernel.json` beside the images.
 public struct BuiltKernel: Codable, Sendable, Equatable {
@@ -49,11 +51,11 @@ public struct KernelBuilder: Sendable {
     /// The cache key of a plan.
     public func key(for plan: FragmentPlan) throws(ComposeKernelError) -> String {
         let compiler = "\(configurator.crossCompile ?? "")gcc"
-        let version = (try? HostCommand(compiler, ["--version"]).output())?.split(separator: "\n").first.map(String.init) ?? "no \(compiler)"
+        let version = (try? KernelTool(compiler, ["--version"]).output())?.split(separator: "\n").first.map(String.init) ?? "no \(compiler)"
         let inputs = ["guestkit-kernel-1", configurator.source.identity, plan.arch.rawValue, configurator.crossCompile ?? "",
                       version, makeVariables.joined(separator: " ")]
             + plan.request.entries.map(\.line).sorted()  // the order of distinct symbols does not change the result
-        return SHA256.hex(inputs.joined(separator: "\n"))
+        return SHA256Hex.of(text: inputs.joined(separator: "\n"))
     }
 
     /// The cached kernel of a plan, if there is one (no make, no build).
@@ -105,7 +107,7 @@ public struct KernelBuilder: Sendable {
         let arguments = configurator.makeArguments(objectDirectory: objects) + makeVariables
             + ["-j\(jobs)", plan.arch.bootImage.target, "vmlinux"]
         message("building in \(objects.path) (log: \(log.path))")
-        let status = try HostCommand("make", arguments).run(log: log) {
+        let status = try KernelTool("make", arguments).run(log: log) {
             counter.update()
             progress(BuildProgress(objects: counter.objects, estimate: max(estimate, counter.objects),
                                    elapsed: Date().timeIntervalSince(started)))
@@ -140,7 +142,7 @@ public struct KernelBuilder: Sendable {
     func objectDirectory(_ plan: FragmentPlan) -> URL {
         let identity = [configurator.source.identity, configurator.crossCompile ?? "", makeVariables.joined(separator: " ")]
             + plan.profiles + plan.fragments.map(\.path)
-        let name = "\(plan.arch.rawValue)-\(plan.profiles.joined(separator: "+"))-\(SHA256.hex(identity.joined(separator: "\n")).prefix(10))"
+        let name = "\(plan.arch.rawValue)-\(plan.profiles.joined(separator: "+"))-\(SHA256Hex.of(text: identity.joined(separator: "\n")).prefix(10))"
         return cache.appendingPathComponent("build").appendingPathComponent(name)
     }
 
@@ -152,6 +154,8 @@ public struct KernelBuilder: Sendable {
 
     private func store(_ built: BuiltKernel, objects: URL, log: URL, entry: URL) throws(ComposeKernelError) {
         let staging = entry.deletingLastPathComponent().appendingPathComponent(".staging-\(UUID().uuidString.prefix(8))")
+        let cleanup = TerminationSignals.onTermination { try? FileManager.default.removeItem(at: staging) }
+        defer { TerminationSignals.cancel(cleanup) }
         let files = [
             (objects.appendingPathComponent(KernelArch(rawValue: built.arch)!.bootImage.path), built.bootImage),
             (objects.appendingPathComponent("vmlinux"), "vmlinux"),
@@ -179,6 +183,13 @@ public struct KernelBuilder: Sendable {
         let parent = output.deletingLastPathComponent()
         let staging = parent.appendingPathComponent(".\(output.lastPathComponent).tmp-\(UUID().uuidString.prefix(8))")
         let old = parent.appendingPathComponent(".\(output.lastPathComponent).old-\(UUID().uuidString.prefix(8))")
+        let cleanup = TerminationSignals.onTermination {
+            try? FileManager.default.removeItem(at: staging)
+            if !FileManager.default.fileExists(atPath: output.path), FileManager.default.fileExists(atPath: old.path) {
+                try? FileManager.default.moveItem(at: old, to: output)
+            }
+        }
+        defer { TerminationSignals.cancel(cleanup) }
         do {
             try manager.createDirectory(at: staging, withIntermediateDirectories: true)
             for name in [bootImage, "vmlinux", "config", "build.log", "kernel.json"] {

@@ -6,6 +6,7 @@
 // One scratch object directory per tree and architecture holds the kconfig host tools, so only the
 // first run pays for building them; runs take a lock on it and keep their .config files apart with
 // KCONFIG_CONFIG.
+import ContentHash
 import Foundation
 
 /// A plan resolved into a full .config by a kernel tree, and what did not survive.
@@ -60,7 +61,7 @@ public struct KernelConfigurator: Sendable {
 
     /// The scratch object directory for kconfig runs on this tree and architecture.
     var kconfigDirectory: URL {
-        let key = SHA256.hex("\(source.identity)|\(arch.rawValue)|\(crossCompile ?? "")").prefix(12)
+        let key = SHA256Hex.of(text: "\(source.identity)|\(arch.rawValue)|\(crossCompile ?? "")").prefix(12)
         return cache.appendingPathComponent("kconfig").appendingPathComponent("\(arch.rawValue)-\(key)")
     }
 
@@ -91,7 +92,7 @@ public struct KernelConfigurator: Sendable {
         }
         let base = work.appendingPathComponent("base.conf")
         try write("", to: base)
-        let mergeLog = try HostCommand("sh", [source.root.appendingPathComponent("scripts/kconfig/merge_config.sh").path,
+        let mergeLog = try KernelTool("sh", [source.root.appendingPathComponent("scripts/kconfig/merge_config.sh").path,
                                               "-m", "-O", work.path, base.path] + files, in: work).output()
         let merged = work.appendingPathComponent("merged.config")
         do {
@@ -108,8 +109,8 @@ public struct KernelConfigurator: Sendable {
         try? manager.createDirectory(at: objects, withIntermediateDirectories: true)
         let final = work.appendingPathComponent("final.config")
         let common = makeArguments(objectDirectory: objects) + ["KCONFIG_CONFIG=\(final.path)"]
-        _ = try HostCommand("make", common + ["KCONFIG_ALLCONFIG=\(merged.path)", "allnoconfig"]).output()
-        _ = try HostCommand("make", common + ["olddefconfig"]).output()
+        _ = try KernelTool("make", common + ["KCONFIG_ALLCONFIG=\(merged.path)", "allnoconfig"]).output()
+        _ = try KernelTool("make", common + ["olddefconfig"]).output()
         guard let text = try? String(contentsOf: final, encoding: .utf8) else {
             throw ComposeKernelError("make olddefconfig wrote no \(final.path)")
         }

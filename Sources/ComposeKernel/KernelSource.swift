@@ -2,6 +2,7 @@
 // once into the cache (a minute of tar) and reused by every configuration and build, all of which run
 // out of tree (make O=…) so the tree itself stays clean.
 import Foundation
+import HostProcess
 
 /// A kernel source tree and the version it builds.
 public struct KernelSource: Sendable {
@@ -83,8 +84,10 @@ public struct KernelSource: Sendable {
             throw ComposeKernelError("cannot create \(scratch.path): \(error.localizedDescription)")
         }
         defer { try? FileManager.default.removeItem(at: scratch) }
+        let cleanup = TerminationSignals.onTermination { try? FileManager.default.removeItem(at: scratch) }
+        defer { TerminationSignals.cancel(cleanup) }
         progress("unpacking \(tarball) into \(destination.path) (once; about a minute)")
-        _ = try HostCommand("tar", ["-xf", tarball, "-C", scratch.path]).output()
+        _ = try KernelTool("tar", ["-xf", tarball, "-C", scratch.path]).output()
         let top = (try? FileManager.default.contentsOfDirectory(atPath: scratch.path))?.filter { !$0.hasPrefix(".") } ?? []
         guard top.count == 1 else {
             throw ComposeKernelError("\(tarball) unpacked into \(top.count) top-level entries, expected one directory")
@@ -114,7 +117,7 @@ public struct KernelSource: Sendable {
     }
 
     private static func packageVersion(_ package: String) -> String? {
-        guard let output = try? HostCommand("dpkg-query", ["-W", "-f=${Version}", package]).output() else { return nil }
+        guard let output = try? KernelTool("dpkg-query", ["-W", "-f=${Version}", package]).output() else { return nil }
         let version = output.trimmingCharacters(in: .whitespacesAndNewlines)
         return version.isEmpty ? nil : version
     }

@@ -1,6 +1,6 @@
 import GuestSys
 
-/// Where a guest's agent is reached from the host (contract 3).
+/// Where a guest's agent is reached from the host.
 public enum AgentAddress: Sendable, Equatable, CustomStringConvertible {
     /// `vsock://CID:PORT`: the kernel's vsock (vhost-vsock), straight to the guest.
     case vsock(cid: UInt32, port: UInt32)
@@ -59,7 +59,7 @@ public enum AgentAddress: Sendable, Equatable, CustomStringConvertible {
             let fd: FileDescriptor
             do { fd = try Sockets.connect(.unix(path)) } catch { throw .connect(description, error) }
             do {
-                try HybridHandshake.perform(on: fd, path: path, port: port, timeoutMilliseconds: handshakeTimeoutMilliseconds)
+                try HybridConnectRequester.perform(on: fd, path: path, port: port, timeoutMilliseconds: handshakeTimeoutMilliseconds)
             } catch {
                 fd.closeQuietly()
                 throw error
@@ -72,7 +72,7 @@ public enum AgentAddress: Sendable, Equatable, CustomStringConvertible {
 /// Firecracker's host-initiated vsock handshake on the VMM's Unix socket: send `CONNECT <port>\n`, read
 /// `OK <hostport>\n`; from then on the socket is the guest connection. The VMM closes the socket when no
 /// guest listener takes the port.
-public enum HybridHandshake {
+public enum HybridConnectRequester {
     public static func perform(on fd: FileDescriptor, path: String, port: UInt32,
                                timeoutMilliseconds: Int32) throws(GuestClientError) {
         do {

@@ -1,4 +1,4 @@
-// Added for guest-init: with ctrl-alt-del routed to init, the kernel sends SIGINT to PID 1 instead of
+// With ctrl-alt-del routed to init, the kernel sends SIGINT to PID 1 instead of
 // rebooting on the spot, so the shutdown sequence (SIGTERM, grace, unmount) still runs.
 import CGuestShim
 

@@ -1,4 +1,4 @@
-// Added for guest-init: reading its own environment without Foundation.
+// Reading this process's own environment without Foundation (guest-init has none).
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)

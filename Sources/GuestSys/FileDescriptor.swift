@@ -35,7 +35,7 @@ public struct OpenFlags: OptionSet, Sendable {
     public static let noFollow = OpenFlags(rawValue: O_NOFOLLOW)
     public static let noControllingTerminal = OpenFlags(rawValue: O_NOCTTY)
     public static let sync = OpenFlags(rawValue: O_SYNC)
-    public static let path = OpenFlags(rawValue: 0o10000000)  // O_PATH
+    public static let path = OpenFlags(rawValue: GK_O_PATH)
 }
 
 extension FileDescriptor {
@@ -167,7 +167,7 @@ extension FileDescriptor {
     /// The size of a pipe's buffer (F_SETPIPE_SZ); returns the size the kernel chose.
     @discardableResult
     public func setPipeSize(_ bytes: Int32) throws(SysError) -> Int32 {
-        try sys("fcntl", [description, "F_SETPIPE_SZ", "\(bytes)"]) { gk_fcntl_int(rawValue, 1031, bytes) }
+        try sys("fcntl", [description, "F_SETPIPE_SZ", "\(bytes)"]) { gk_fcntl_int(rawValue, GK_F_SETPIPE_SZ, bytes) }
     }
 
     /// Whether this descriptor is a terminal.

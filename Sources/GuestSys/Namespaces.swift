@@ -1,4 +1,4 @@
-// Added for guest-init: telling a real machine's PID 1 from the PID 1 of a namespace, so machine-wide
+// Telling a real machine's PID 1 from the PID 1 of a namespace, so machine-wide
 // steps (module insertion, /dev/mem, remounting a shared superblock read-only) never reach a host.
 #if canImport(Glibc)
 import Glibc

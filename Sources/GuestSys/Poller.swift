@@ -10,12 +10,12 @@ public struct PollEvents: OptionSet, Sendable, Hashable {
     public let rawValue: UInt32
     public init(rawValue: UInt32) { self.rawValue = rawValue }
 
-    public static let readable = PollEvents(rawValue: 0x001)     // EPOLLIN
-    public static let writable = PollEvents(rawValue: 0x004)     // EPOLLOUT
-    public static let error = PollEvents(rawValue: 0x008)        // EPOLLERR
-    public static let hangup = PollEvents(rawValue: 0x010)       // EPOLLHUP
-    public static let peerClosed = PollEvents(rawValue: 0x2000)  // EPOLLRDHUP
-    public static let edgeTriggered = PollEvents(rawValue: 1 << 31) // EPOLLET
+    public static let readable = PollEvents(rawValue: EPOLLIN.rawValue)
+    public static let writable = PollEvents(rawValue: EPOLLOUT.rawValue)
+    public static let error = PollEvents(rawValue: EPOLLERR.rawValue)
+    public static let hangup = PollEvents(rawValue: EPOLLHUP.rawValue)
+    public static let peerClosed = PollEvents(rawValue: EPOLLRDHUP.rawValue)
+    public static let edgeTriggered = PollEvents(rawValue: EPOLLET.rawValue)
 }
 
 /// One ready descriptor from `Poller.wait`.

@@ -1,4 +1,4 @@
-// Added for guest-init: Cloud Hypervisor's boot timer is a write to I/O port 0x80 (its debug port).
+// Port I/O for the guest: Cloud Hypervisor's boot timer is a write to I/O port 0x80 (its debug port).
 import CGuestShim
 
 /// x86 I/O port writes (ioperm + outb). Needs CAP_SYS_RAWIO; only a guest's PID 1 should use it.

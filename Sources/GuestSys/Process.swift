@@ -50,9 +50,9 @@ public enum RebootCommand: Sendable {
 
     var raw: Int32 {
         switch self {
-        case .powerOff: return 0x4321_FEDC  // RB_POWER_OFF
-        case .restart: return 0x0123_4567   // RB_AUTOBOOT
-        case .halt: return Int32(bitPattern: 0xCDEF_0123)  // RB_HALT_SYSTEM
+        case .powerOff: return Int32(bitPattern: UInt32(RB_POWER_OFF))
+        case .restart: return Int32(bitPattern: UInt32(RB_AUTOBOOT))
+        case .halt: return Int32(bitPattern: UInt32(RB_HALT_SYSTEM))
         }
     }
 }
@@ -74,6 +74,12 @@ public enum Processes {
         let result = try sys("waitpid", ["\(pid)", "WNOHANG"]) { Glibc.waitpid(pid, &status, WNOHANG) }
         if result == 0 { return nil }
         return (result, WaitStatus(raw: status))
+    }
+
+    /// Whether child `pid` has ended, without reaping it (waitid with WNOWAIT): its pid and process group
+    /// id stay reserved until `reapOne` or `wait`, so signalling the group in between cannot hit strangers.
+    public static func hasEnded(_ pid: pid_t) throws(SysError) -> Bool {
+        try sys("waitid", ["P_PID", "\(pid)", "WEXITED|WNOHANG|WNOWAIT"]) { gk_child_ended_unreaped(pid) } == 1
     }
 
     /// waitpid(2), blocking until that child ends.

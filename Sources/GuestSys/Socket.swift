@@ -25,7 +25,7 @@ public enum SocketAddress: Sendable, Equatable, CustomStringConvertible {
     var family: Int32 {
         switch self {
         case .unix: return AF_UNIX
-        case .vsock: return 40  // AF_VSOCK
+        case .vsock: return AF_VSOCK
         }
     }
 }

@@ -44,6 +44,9 @@ public struct SpawnRequest: Sendable {
     public var controllingTerminal = false
     public var identity: ProcessIdentity?
     public var limits: [ResourceLimit] = []
+    /// PR_SET_PDEATHSIG: the signal the child gets when the *thread* that spawned it ends (so spawn
+    /// from a thread that lives as long as the process). nil: none.
+    public var parentDeathSignal: Int32?
 
     public init(path: String, arguments: [String], environment: [String] = [], workingDirectory: String? = nil,
                 descriptors: [Int32: FileDescriptor] = [:]) {
@@ -105,6 +108,10 @@ public enum Spawner {
                                     }
                                     attr.rlimits = limitBuffer.baseAddress
                                     attr.rlimit_count = Int32(limitBuffer.count)
+                                    if let signal = request.parentDeathSignal {
+                                        attr.parent_death_signal = signal
+                                        attr.parent_pid = getpid()
+                                    }
                                     return gk_spawn(&attr, &step, 64)
                                 }
                             }

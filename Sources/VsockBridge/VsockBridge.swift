@@ -6,7 +6,7 @@
 // It owns the vhost-user session (VhostUserBackend, VhostUserMessage, VhostUserChannel), guest memory
 // and split virtqueues (GuestMemory, Virtqueue, DescriptorChain), the vsock packet format, connection
 // state machine and routing (VsockPacket, VsockConnection, VsockMuxer), and the host side of the
-// handshake (HybridHandshake). Everything runs on one thread around one epoll set (EventLoop). Starting
+// handshake (PendingHybridClient). Everything runs on one thread around one epoll set (EventLoop). Starting
 // QEMU, the guest kernel and its vsock users are someone else's business; so is AF_VSOCK on the host,
 // which the bridge never touches.
 import GuestSys

@@ -41,7 +41,7 @@ public final class VsockMuxer {
     /// Every connection with a host socket, including ones whose guest side has ended but which still
     /// write buffered bytes to the host.
     private var byDescriptor: [Int32: VsockConnection] = [:]
-    private var handshakes: [Int32: HybridHandshake] = [:]
+    private var handshakes: [Int32: PendingHybridClient] = [:]
     /// Connections that may have a packet for the guest, in turn order; `queued` mirrors it as a set.
     private var rxTurns: [Key] = []
     private var rxTurnsHead = 0
@@ -86,7 +86,7 @@ public final class VsockMuxer {
                 return
             }
             guard let fd = client else { return }
-            let handshake = HybridHandshake(fd: fd, deadline: clock() + settings.handshakeTimeoutNanoseconds)
+            let handshake = PendingHybridClient(fd: fd, deadline: clock() + settings.handshakeTimeoutNanoseconds)
             do throws(SysError) {
                 try loop.add(fd, .readable) { [unowned self] _ in self.handshakeReadable(fd) }
             } catch {

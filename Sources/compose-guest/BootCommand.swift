@@ -1,12 +1,16 @@
 // `compose-guest boot`: boot a composed image under QEMU (with guest-vsock-bridge), show the boot timeline,
 // run a command through the agent, and power the guest off — or keep it running for guestctl.
+// Ctrl-C (or SIGTERM) in any phase stops QEMU and the bridge (TerminationSignals passes the signal to
+// them, then compose-guest ends with it); with --keep-running, once the guest is up, it powers the guest
+// off through the agent instead, and a second one stops QEMU at once.
 import ArgumentParser
 import ComposeImage
 import Foundation
-import GuestBoot
 import GuestClient
+import GuestLaunch
 import GuestProto
 import GuestSys
+import HostProcess
 
 struct BootCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -48,11 +52,8 @@ struct BootCommand: ParsableCommand {
         request.overrides.memoryMiB = memory
         request.overrides.appends = appends
 
-        // Ctrl-C and SIGTERM become a clean power-off, read from a signalfd between waits.
-        let signals = try SignalDescriptor(SignalSet([Signal.interrupt, Signal.terminate]))
-
-        let guest: BootedGuest
-        do { guest = try BootedGuest(request) } catch { throw fail("\(error)") }
+        let guest: RunningGuest
+        do { guest = try RunningGuest(request) } catch { throw fail("\(error)") }
         defer { guest.stop() }
         say("boot: QEMU \(machine) (\(guest.accelerator)) started; console: \(guest.consolePath)")
         if let note = guest.acceleratorNote { say("boot: \(note)") }
@@ -85,8 +86,8 @@ struct BootCommand: ParsableCommand {
                   guestctl exec --agent \(guest.agentAddress) -t -i -- /bin/sh    (if the image has a shell)
                 boot: Ctrl-C powers it off.
                 """)
-            while guest.isRunning {
-                if (try? signals.fd.waitReadable(timeoutMilliseconds: 200)) == true { break }
+            TerminationSignals.catching { signals in
+                while guest.isRunning, signals.next(timeout: .milliseconds(200)) == nil {}
             }
             guard guest.isRunning else {
                 say("boot: QEMU exited by itself")
@@ -107,10 +108,7 @@ struct BootCommand: ParsableCommand {
         try? FileDescriptor.standardOutput.writeAll(text + "\n")
     }
 
-    func fail(_ message: String) -> ExitCode {
-        FileHandle.standardError.write(Data("compose-guest boot: \(message)\n".utf8))
-        return ExitCode.failure
-    }
+    func fail(_ message: String) -> ExitCode { commandFailure("boot", message) }
 
     static func text(_ duration: Duration) -> String {
         let ms = Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15

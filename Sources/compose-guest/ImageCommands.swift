@@ -1,7 +1,10 @@
-// `compose-guest image` and `compose-guest launch`: parse options, call ComposeImage, print results.
+// `compose-guest image` and `compose-guest launch`: parse options, call ComposeImage and GuestLaunch,
+// print results. Errors go up to ComposeGuest.main, which prefixes them.
 import ArgumentParser
 import ComposeImage
 import Foundation
+import GuestLaunch
+import HostProcess
 import Logging
 
 struct ImageCommand: ParsableCommand {
@@ -53,7 +56,7 @@ struct ImageCommand: ParsableCommand {
 
     func run() throws {
         do {
-            var spec = try self.spec.map(SpecFile.load) ?? ImageSpec()
+            var spec = try self.spec.map { try SpecFile.load(path: $0) } ?? ImageSpec()
             if let value = self.`init` { spec.initPath = value }
             if let agent { spec.agentPath = agent }
             spec.additions += try additions.map(ImageSpec.Addition.parse)
@@ -90,13 +93,12 @@ struct ImageCommand: ParsableCommand {
 
             var logger = Logger(label: "compose-guest.image")
             logger.logLevel = verbose ? .info : .warning
-            let result = try ImageComposer(spec: spec, logger: logger).compose()
+            let result = try ImageComposer(spec: spec, logger: logger, launchSections: ManifestLaunchWriter()).compose()
             let image = result.manifest.image
             print("\(result.imagePath): \(image.format), \(image.size) bytes, sha256 \(image.sha256)")
             print("\(result.manifestPath)")
         } catch let error as ComposeError {
-            FileHandle.standardError.write(Data("compose-guest image: \(error)\n".utf8))
-            throw ExitCode.failure
+            throw commandFailure("image", "\(error)")
         }
     }
 }
@@ -140,33 +142,49 @@ struct LaunchCommand: ParsableCommand {
             overrides.kernel = kernel
             overrides.initrd = initrd
             let planner = try LaunchPlanner.load(manifestPath: manifest, overrides: overrides)
-            let argv: [String]
+            let target: LaunchTarget
             switch vmm {
             case "qemu":
-                guard machine == "q35" || machine == "microvm" else { throw ComposeError.badOption("--machine \(machine): expected q35 or microvm") }
-                argv = planner.qemu(machine: machine)
-            case "cloud-hypervisor": argv = planner.cloudHypervisor()
-            case "kvmtool": argv = planner.kvmtool()
-            case "vsock-bridge": argv = planner.vsockBridge()
-            case "firecracker":
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-                print(String(decoding: try encoder.encode(planner.firecracker()), as: UTF8.self))
+                guard let type = QemuMachineType(rawValue: machine) else {
+                    throw ComposeError.badOption("--machine \(machine): expected q35 or microvm")
+                }
+                target = type.target
+            case "cloud-hypervisor": target = .cloudHypervisor
+            case "kvmtool": target = .kvmtool
+            case "firecracker": target = .firecracker
+            case "vsock-bridge":
+                try printArgv(planner.vsockBridge())
                 return
             default:
                 throw ComposeError.badOption("--vmm \(vmm): expected qemu, firecracker, cloud-hypervisor, kvmtool or vsock-bridge")
             }
-            switch outputFormat {
-            case "shell": print(ShellQuoting.line(argv))
-            case "json":
+            for note in planner.virtualMachine(for: target).notes {
+                FileHandle.standardError.write(Data("compose-guest launch: note: \(note)\n".utf8))
+            }
+            switch target {
+            case .qemuQ35, .qemuMicrovm: try printArgv(planner.qemu(machine: target == .qemuQ35 ? .q35 : .microvm))
+            case .cloudHypervisor: try printArgv(try planner.cloudHypervisor())
+            case .kvmtool: try printArgv(try planner.kvmtool())
+            case .firecracker:
                 let encoder = JSONEncoder()
-                encoder.outputFormatting = [.withoutEscapingSlashes]
-                print(String(decoding: try encoder.encode(argv), as: UTF8.self))
-            default: throw ComposeError.badOption("--output \(outputFormat): expected shell or json")
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+                print(String(decoding: try encoder.encode(planner.firecracker()), as: UTF8.self))
             }
         } catch let error as ComposeError {
-            FileHandle.standardError.write(Data("compose-guest launch: \(error)\n".utf8))
-            throw ExitCode.failure
+            throw commandFailure("launch", "\(error)")
+        } catch let error as LaunchError {
+            throw commandFailure("launch", "\(error)")
+        }
+    }
+
+    func printArgv(_ argv: [String]) throws {
+        switch outputFormat {
+        case "shell": print(ShellQuoting.line(argv))
+        case "json":
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.withoutEscapingSlashes]
+            print(String(decoding: try encoder.encode(argv), as: UTF8.self))
+        default: throw ComposeError.badOption("--output \(outputFormat): expected shell or json")
         }
     }
 }

@@ -6,6 +6,7 @@ import Foundation
 import GuestClient
 import GuestProto
 import GuestSys
+import HostProcess
 
 struct AgentBench: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -105,7 +106,7 @@ struct AgentBench: ParsableCommand {
         chunk.withUnsafeMutableBytes { raw in
             for i in stride(from: 0, to: raw.count, by: 8) { raw.storeBytes(of: generator.next(), toByteOffset: i, as: UInt64.self) }
         }
-        FileManager.default.createFile(atPath: path + ".tmp", contents: nil)
+        _ = FileManager.default.createFile(atPath: path + ".tmp", contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path + ".tmp"))
         for _ in 0..<catMebibytes { handle.write(chunk) }
         try handle.close()
@@ -141,24 +142,20 @@ struct AgentBench: ParsableCommand {
 
 /// guest-agent started as guest-init would (control socket on fd 3), stopped with SIGTERM.
 final class AgentUnderBench {
-    let pid: Int32
+    let process: ChildProcess
+    var pid: Int32 { process.pid }
     let socketPath: String
 
     init(binary: String, directory: String) throws {
         socketPath = directory + "/agent.sock"
-        let log = try FileDescriptor.open(directory + "/agent.log", [.writeOnly, .create, .truncate])
-        let null = try FileDescriptor.open("/dev/null", .readWrite)
         let (control, theirs) = try Sockets.pair()
-        defer {
-            log.closeQuietly()
-            null.closeQuietly()
-            theirs.closeQuietly()
-        }
-        var request = SpawnRequest(path: binary, arguments: [binary, "--listen", "unix:" + socketPath],
-                                   environment: ["GUESTKIT_INIT_FD=3", "PATH=/usr/bin:/bin"],
-                                   descriptors: [0: null, 1: log, 2: log, 3: theirs])
-        request.newProcessGroup = true
-        pid = try Spawner.spawn(request)
+        defer { theirs.closeQuietly() }
+        var command = ChildCommand(binary, ["--listen", "unix:" + socketPath],
+                                   environment: ["GUESTKIT_INIT_FD": "3", "PATH": "/usr/bin:/bin"])
+        command.output = .file(directory + "/agent.log", append: false)
+        command.error = .standardOutput
+        command.extraDescriptors = [3: theirs]
+        process = try ChildProcess(command)
         guard try control.waitReadable(timeoutMilliseconds: 30_000),
               String(decoding: try control.read(upTo: 6), as: UTF8.self) == "READY\n" else {
             throw ValidationError("guest-agent did not report READY within 30 s; see \(directory)/agent.log")
@@ -181,23 +178,16 @@ final class AgentUnderBench {
     }
 
     func stop() {
-        try? Processes.signal(pid, Signal.terminate)
-        _ = try? Processes.wait(pid)
+        process.stop()
     }
 }
 
 /// Output of a host command.
 enum AgentBenchCommand {
     static func output(_ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
+        var command = ChildCommand(arguments[0], Array(arguments.dropFirst()))
+        command.output = .capture
+        command.error = .null
+        return try command.run().stdout
     }
 }

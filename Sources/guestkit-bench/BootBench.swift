@@ -1,4 +1,4 @@
-// Boot figures of the composed guest (issue 7), in one run and side by side:
+// Boot figures of the composed guest, in one run and side by side:
 // - QEMU start → first successful exec (host wall time) and kernel start → agent ready (guest
 //   CLOCK_BOOTTIME, from init's timeline) for our kernel and for Debian's cloud kernel (which boots the
 //   stock way: an initramfs with its modules, then switch_root to the same rootfs), with their ratio;
@@ -9,7 +9,7 @@
 import ArgumentParser
 import ComposeImage
 import Foundation
-import GuestBoot
+import GuestLaunch
 import GuestClient
 import GuestProto
 import GuestSys
@@ -73,7 +73,7 @@ struct BootBench: ParsableCommand {
     }
 
     func bootOnce(_ manifest: String, _ choice: AcceleratorChoice, name: String, _ overrides: LaunchOverrides = .init()) throws -> BootSample {
-        let guest = try BootedGuest(request(manifest, choice, name: name, overrides))
+        let guest = try RunningGuest(request(manifest, choice, name: name, overrides))
         defer { guest.stop() }
         let (client, snapshot) = try guest.connectAgent(timeout: .seconds(300))
         var request = Guestkit_V1_StartProcessRequest()
@@ -121,7 +121,7 @@ struct BootBench: ParsableCommand {
     func memoryAfterReadingEverything(_ manifest: String, _ choice: AcceleratorChoice, onBlockDevice: Bool) throws -> MemoryFigures {
         var overrides = LaunchOverrides()
         overrides.rootOnBlockDevice = onBlockDevice
-        let guest = try BootedGuest(request(manifest, choice, name: onBlockDevice ? "blk" : "dax", overrides))
+        let guest = try RunningGuest(request(manifest, choice, name: onBlockDevice ? "blk" : "dax", overrides))
         defer { guest.stop() }
         let (client, _) = try guest.connectAgent(timeout: .seconds(300))
         func output(_ args: [String]) throws -> String {

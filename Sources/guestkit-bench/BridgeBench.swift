@@ -4,8 +4,9 @@
 // (5002) and echo (5000) services, and its "bench" serial port. Prints figures only.
 import ArgumentParser
 import Foundation
-import GuestBoot
+import GuestLaunch
 import GuestSys
+import HostProcess
 
 struct BridgeBench: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -48,12 +49,12 @@ struct BridgeBench: ParsableCommand {
         let serialPath = directory + "/serial.sock"
         let console = directory + "/console.log"
 
-        let bridgeProcess = try ChildProcess(bridge, ["--socket", vhost, "--uds", uds, "--guest-cid", "3"], logPath: directory + "/bridge.log")
+        let bridgeProcess = try RunningGuest.startBridge(bridge, ["--socket", vhost, "--uds", uds, "--guest-cid", "3"],
+                                                         logPath: directory + "/bridge.log")
         defer { bridgeProcess.stop() }
-        try waitFor(timeout: 30) { (try? String(contentsOfFile: directory + "/bridge.log", encoding: .utf8))?.contains("waiting for QEMU") == true }
 
-        let qemu = try ChildProcess("timeout", [
-            "--kill-after=5", "1800", "qemu-system-x86_64", "-accel", "tcg", "-nodefaults", "-no-user-config",
+        var command = ChildCommand("qemu-system-x86_64", [
+            "-accel", "tcg", "-nodefaults", "-no-user-config",
             "-display", "none", "-no-reboot", "-smp", "1", "-m", "512M",
             "-object", "memory-backend-memfd,id=mem,size=512M,share=on", "-machine", "q35,memory-backend=mem",
             "-kernel", kernel, "-initrd", initramfs, "-append", "console=ttyS0 panic=-1 quiet",
@@ -61,7 +62,11 @@ struct BridgeBench: ParsableCommand {
             "-chardev", "socket,id=vsock0,path=\(vhost)", "-device", "vhost-user-vsock-pci,chardev=vsock0",
             "-device", "virtio-serial-pci", "-chardev", "socket,id=bench,path=\(serialPath),server=on,wait=off",
             "-device", "virtserialport,chardev=bench,name=bench",
-        ], logPath: directory + "/qemu.log")
+        ])
+        command.output = .file(directory + "/qemu.log")
+        command.error = .standardOutput
+        command.lifetime = .seconds(1800)
+        let qemu = try ChildProcess(command)
         defer { qemu.stop() }
         try waitFor(timeout: 300) { (try? String(contentsOfFile: console, encoding: .utf8))?.contains("vsock-peer: ready") == true }
 

@@ -1,5 +1,5 @@
 // Image size and compose time of the default guest (guest-init + guest-agent + their library closure + the
-// skeleton) in each format. Goals (issue 5): at most 16 MiB and 3 s. Prints figures; asserts nothing.
+// skeleton) in each format. Goals: at most 16 MiB and 3 s. Prints figures; asserts nothing.
 import ArgumentParser
 import ComposeImage
 import Foundation

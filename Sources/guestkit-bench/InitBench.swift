@@ -8,6 +8,7 @@
 // Prints medians and spreads; asserts nothing.
 import ArgumentParser
 import Foundation
+import HostProcess
 
 struct InitBench: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -67,16 +68,14 @@ struct InitBench: ParsableCommand {
     private func boot(index: Int, scratch: URL, agent: String) throws -> Run {
         let runDirectory = scratch.appendingPathComponent("run-\(index)").path
         try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
-        process.arguments = ["--pid", "--mount", "--uts", "--net", "--fork", "--mount-proc",
-                             "/bin/sh", "-c", "run=$1; shift; mount --bind \"$run\" /run && exec \"$@\"", "sh",
-                             runDirectory, guestInit, "--cmdline", "guest.agent=\(agent) guest.log=warn guest.shutdown_grace=1"]
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
+        var command = ChildCommand("/usr/bin/unshare", [
+            "--pid", "--mount", "--uts", "--net", "--fork", "--mount-proc",
+            "/bin/sh", "-c", "run=$1; shift; mount --bind \"$run\" /run && exec \"$@\"", "sh",
+            runDirectory, guestInit, "--cmdline", "guest.agent=\(agent) guest.log=warn guest.shutdown_grace=1"])
+        command.output = .null
+        command.error = .null
         let launched = bootTimeNanoseconds()
-        try process.run()
+        let process = try ChildProcess(command)
 
         let bootFile = runDirectory + "/guest/boot.json"
         let deadline = Date().addingTimeInterval(30)
@@ -87,10 +86,10 @@ struct InitBench: ParsableCommand {
             }
             if document == nil { usleep(500) }
         }
-        let initPID = children(of: process.processIdentifier).first
+        let initPID = children(of: process.pid).first
         defer {
             if let initPID { kill(initPID, SIGTERM) }
-            process.waitUntilExit()
+            process.wait()
         }
         guard let document, let stages = document["stages"] as? [[String: Any]] else {
             throw ValidationError("boot \(index): no /run/guest/boot.json within 30 s")

@@ -22,6 +22,7 @@ enum ImageTest {
     }
 
     /// `compose-guest image --init guest-init --agent guest-agent ARGS`, requiring success.
+    @discardableResult
     static func composeDefault(_ arguments: [String], epoch: String = epoch) throws -> CommandResult {
         let result = try compose(["image", "--init", guestInit, "--agent", guestAgent] + arguments, epoch: epoch)
         #expect(result.succeeded, "compose failed: \(result)")

@@ -34,7 +34,7 @@ struct FragmentLibraryTests {
 
     @Test func contractOptionsAreInAll() throws {
         let plan = try Self.library.plan(arch: .x86_64, profiles: ["all"])
-        // Contract 5: virtio-pci/mmio, blk, pmem + DAX, ext4/erofs/overlay, vsock, 8250/hvc, PVH.
+        // What every VMM profile needs: virtio-pci/mmio, blk, pmem + DAX, ext4/erofs/overlay, vsock, 8250/hvc, PVH.
         for symbol in ["VIRTIO_PCI", "VIRTIO_MMIO", "VIRTIO_MMIO_CMDLINE_DEVICES", "VIRTIO_BLK", "VIRTIO_PMEM", "FS_DAX",
                        "BLK_DEV_PMEM", "EXT4_FS", "EROFS_FS", "OVERLAY_FS", "VSOCKETS", "VIRTIO_VSOCKETS",
                        "SERIAL_8250_CONSOLE", "VIRTIO_CONSOLE", "PVH", "DEVMEM", "UNIX98_PTYS", "SIGNALFD", "TMPFS"] {

@@ -1,10 +1,10 @@
 // What the end-to-end tests boot: the image `make guest-image` composed from the release binaries and our
-// kernel (GUESTKIT_GUEST_DIR), through GuestBoot — the same bridge + QEMU launch `make image` runs — under
-// TCG. Each boot is bounded (QEMU under timeout(1), every wait with its own deadline) and prints its
+// kernel (GUESTKIT_GUEST_DIR), through GuestLaunch — the same bridge + QEMU launch `make image` runs — under
+// TCG. Each boot is bounded (QEMU with a lifetime, every wait with its own deadline) and prints its
 // console, QEMU's and the bridge's logs when a test fails.
 import ComposeImage
 import Foundation
-import GuestBoot
+import GuestLaunch
 import GuestClient
 import GuestProto
 import GuestSys
@@ -33,7 +33,7 @@ enum GuestUnderTest {
     final class Session: @unchecked Sendable {
         // Sendable for the 50-exec threads: all stored properties are immutable; the client is Sendable.
         let scratch: ScratchDirectory
-        let guest: BootedGuest
+        let guest: RunningGuest
         let client: GuestClient
         let first: GuestInfoSnapshot
 
@@ -48,7 +48,7 @@ enum GuestUnderTest {
             request.bridgeExecutable = BuiltProducts.path("guest-vsock-bridge")
             request.maximumLifetime = .seconds(900)
             request.name = machine
-            guest = try BootedGuest(request)
+            guest = try RunningGuest(request)
             do {
                 (client, first) = try guest.connectAgent(timeout: .seconds(300))
             } catch {

@@ -4,7 +4,7 @@
 // in it over real virtio-vsock through guest-vsock-bridge. One boot per machine carries every check, in
 // order, ending with the agent's restart and the power-off: boots are the expensive part under TCG.
 import Foundation
-import GuestBoot
+import GuestLaunch
 import GuestClient
 import GuestProto
 import GuestSys

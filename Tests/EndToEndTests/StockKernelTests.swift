@@ -3,7 +3,7 @@
 // with libkmod, finds the root by label with libblkid, mounts it with DAX, switches root and starts the
 // agent from the new root; the host then runs a process in it over vsock.
 import Foundation
-import GuestBoot
+import GuestLaunch
 import GuestClient
 import GuestProto
 import GuestSys

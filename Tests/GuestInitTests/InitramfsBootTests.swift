@@ -1,5 +1,6 @@
 import Foundation
 import GuestTestSupport
+import HostProcess
 import Testing
 
 /// The initramfs boot for real: Debian's cloud kernel in QEMU (TCG) starts guest-init as /init from an
@@ -101,28 +102,18 @@ struct InitramfsBootTests {
     /// Boots q35 with the root image as virtio-pmem; returns the serial console once QEMU exits.
     private func boot(_ commandLine: String) throws -> String {
         let console = scratch.file("console-\(UUID().uuidString.prefix(6)).log")
-        _ = FileManager.default.createFile(atPath: console, contents: nil)
-        let output = try FileHandle(forWritingTo: URL(fileURLWithPath: console))
-        let qemu = Process()
-        qemu.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        qemu.arguments = ["qemu-system-x86_64", "-accel", "tcg", "-M", "q35", "-m", "256M,slots=2,maxmem=1G",
+        var command = ChildCommand("qemu-system-x86_64", ["-accel", "tcg", "-M", "q35", "-m", "256M,slots=2,maxmem=1G",
                           "-nographic", "-no-reboot", "-nodefaults", "-serial", "stdio",
                           "-object", "memory-backend-file,id=pm0,share=on,mem-path=\(rootImage),size=64M",
                           "-device", "virtio-pmem-pci,memdev=pm0",
                           "-kernel", kernel, "-initrd", initramfs,
-                          "-append", "console=ttyS0 panic=-1 quiet " + commandLine]
-        qemu.standardInput = FileHandle.nullDevice
-        qemu.standardOutput = output
-        qemu.standardError = output
-        try qemu.run()
-        let deadline = Date().addingTimeInterval(300)
-        while qemu.isRunning && Date() < deadline { usleep(100_000) }
-        if qemu.isRunning {
-            qemu.terminate()
-            qemu.waitUntilExit()
-            Issue.record("QEMU still running after 300 s")
-        }
-        try output.close()
+                          "-append", "console=ttyS0 panic=-1 quiet " + commandLine])
+        command.output = .file(console, append: false)
+        command.error = .standardOutput
+        command.lifetime = .seconds(300)
+        let qemu = try ChildProcess(command)
+        qemu.wait()
+        if qemu.timedOut { Issue.record("QEMU still running after 300 s") }
         return (try? String(contentsOfFile: console, encoding: .utf8)) ?? ""
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import HostProcess
 
 /// The result of running a command to completion.
 public struct CommandResult: Sendable, CustomStringConvertible {
@@ -11,51 +12,37 @@ public struct CommandResult: Sendable, CustomStringConvertible {
     public var description: String { "status \(status)\(signaled ? " (signal)" : "")\nstdout: \(stdout)\nstderr: \(stderr)" }
 }
 
-/// Runs host commands for tests (Foundation's Process; tests may use Foundation).
+/// Runs host commands for tests, through HostProcess: each in its own process group, killed with it
+/// when it ends or when the test process dies.
 public enum Command {
-    /// Runs `arguments[0]` (searched in PATH) and waits, capturing stdout and stderr.
+    /// Runs `arguments[0]` (searched in PATH) and waits, capturing stdout and stderr. A program that cannot
+    /// be found or started is status 127 with the reason on stderr, as a shell would report it.
     @discardableResult
     public static func run(_ arguments: [String], environment: [String: String]? = nil, input: Data? = nil,
-                           currentDirectory: String? = nil) throws -> CommandResult {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        if let environment {
-            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+                           currentDirectory: String? = nil, timeout: Duration? = nil) throws -> CommandResult {
+        var command = ChildCommand(arguments.first ?? "", Array(arguments.dropFirst()))
+        if let environment { command.environment.merge(environment) { $1 } }
+        command.workingDirectory = currentDirectory
+        command.input = input.map { .bytes([UInt8]($0)) } ?? .null
+        command.output = .capture
+        command.error = .capture
+        let result: ChildResult
+        do { result = try command.run(timeout: timeout) } catch {
+            return CommandResult(status: 127, stdout: "", stderr: "\(error)\n", signaled: false)
         }
-        if let currentDirectory { process.currentDirectoryURL = URL(fileURLWithPath: currentDirectory) }
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        let inPipe = Pipe()
-        process.standardInput = input == nil ? FileHandle.nullDevice : inPipe
-        try process.run()
-        if let input {
-            inPipe.fileHandleForWriting.write(input)
-            try inPipe.fileHandleForWriting.close()
+        switch result.status {
+        case .exited(let code):
+            return CommandResult(status: code, stdout: result.stdout, stderr: result.stderr, signaled: false)
+        case .signaled(let signal, _), .stopped(let signal):
+            return CommandResult(status: signal, stdout: result.stdout, stderr: result.stderr, signaled: true)
+        case .continued:
+            return CommandResult(status: 0, stdout: result.stdout, stderr: result.stderr, signaled: false)
         }
-        // Read both pipes concurrently so neither fills and blocks the child.
-        let group = DispatchGroup()
-        nonisolated(unsafe) var errData = Data()  // written by one queue, read after group.wait()
-        group.enter()
-        DispatchQueue.global().async {
-            errData = err.fileHandleForReading.readDataToEndOfFile()
-            group.leave()
-        }
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        group.wait()
-        process.waitUntilExit()
-        return CommandResult(
-            status: process.terminationStatus,
-            stdout: String(decoding: outData, as: UTF8.self),
-            stderr: String(decoding: errData, as: UTF8.self),
-            signaled: process.terminationReason == .uncaughtSignal)
     }
 
     /// Whether a program is on PATH.
     public static func exists(_ program: String) -> Bool {
-        (try? run(["sh", "-c", "command -v \(program)"]))?.succeeded ?? false
+        ChildCommand(program).executablePath() != nil
     }
 }
 

@@ -3,12 +3,14 @@
 // default mount propagation is private; /proc is the namespace's own (--mount-proc); a host directory
 // is bind-mounted on /run so the test can read what the namespace writes there.
 import Foundation
+import GuestSys
+import HostProcess
 
 /// A program running as PID 1 of its own namespaces; observed and signalled from the host.
 public final class NamespacedInit: @unchecked Sendable {
-    // @unchecked: `process` is Foundation's (thread-safe for the calls used here); the other stored
+    // @unchecked: `process` guards its own state (HostProcess's ChildProcess); the other stored
     // properties are immutable.
-    public let process: Process
+    public let process: ChildProcess
     /// The host directory the namespace sees as /run.
     public let runDirectory: String
     /// Where the namespace's stdout and stderr go.
@@ -25,34 +27,29 @@ public final class NamespacedInit: @unchecked Sendable {
         outputPath = scratch.file("console.log")
         try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
         _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
-        let output = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
 
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
-        process.arguments = ["--pid", "--mount", "--uts", "--net", "--fork", "--mount-proc",
-                             "/bin/sh", "-c", "run=$1; shift; mount --bind \"$run\" /run && exec \"$@\"", "sh",
-                             runDirectory, executable] + arguments
-        process.standardOutput = output
-        process.standardError = output
+        var command = ChildCommand("/usr/bin/unshare", ["--pid", "--mount", "--uts", "--net", "--fork", "--mount-proc",
+                                                        "/bin/sh", "-c", "run=$1; shift; mount --bind \"$run\" /run && exec \"$@\"", "sh",
+                                                        runDirectory, executable] + arguments)
+        command.output = .file(outputPath)
+        command.error = .standardOutput
         if let input {
             let path = scratch.file("console.in")
             try input.write(toFile: path, atomically: true, encoding: .utf8)
-            process.standardInput = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
-        } else {
-            process.standardInput = FileHandle.nullDevice
+            command.input = .file(path)
         }
-        try process.run()
-        try output.close()
+        process = try ChildProcess(command)
     }
 
     deinit {
         // Never leave a namespace behind: SIGKILL to its init ends every process in it.
         if process.isRunning, let pid = initPID { kill(pid, SIGKILL) }
+        process.kill()
     }
 
     /// The host pid of the namespace's PID 1 (unshare's only child), once it exists.
     public var initPID: Int32? {
-        Self.children(of: process.processIdentifier).first
+        Self.children(of: process.pid).first
     }
 
     /// Host pids of a process's children.
@@ -109,16 +106,16 @@ public final class NamespacedInit: @unchecked Sendable {
     }
 
     public func waitForEnd(seconds: Double = 60) -> Ending? {
-        let deadline = Date().addingTimeInterval(seconds)
-        while process.isRunning && Date() < deadline { usleep(20_000) }
-        if process.isRunning {
+        guard let status = process.wait(timeout: .milliseconds(Int64(seconds * 1000))) else {
             if let pid = initPID { kill(pid, SIGKILL) }
-            process.waitUntilExit()
+            process.kill()
             return nil
         }
-        if process.terminationReason == .uncaughtSignal {
-            return Ending(signal: process.terminationStatus, exitCode: nil)
+        switch status {
+        case .signaled(let signal, _): return Ending(signal: signal, exitCode: nil)
+        case .exited(let code): return Ending(signal: nil, exitCode: code)
+        case .stopped(let signal): return Ending(signal: signal, exitCode: nil)
+        case .continued: return Ending(signal: nil, exitCode: 0)
         }
-        return Ending(signal: nil, exitCode: process.terminationStatus)
     }
 }

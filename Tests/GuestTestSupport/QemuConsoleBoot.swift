@@ -1,7 +1,10 @@
 // One QEMU boot watched through its serial console: the console goes to a file, the run ends when a
-// marker line appears, QEMU exits, or a deadline passes (then QEMU is killed). Tests assert on the
-// console text and print it when they fail. TCG only: KVM is not available on these machines.
+// marker line appears, QEMU exits, or a deadline passes. QEMU is a HostProcess child, so it is killed on
+// every path: at the deadline (its lifetime), when the run returns or throws, and when the test process
+// dies. Tests assert on the console text and print it when they fail. TCG only: KVM is not available on
+// these machines.
 import Foundation
+import HostProcess
 
 /// A finished QEMU boot and its console.
 public struct QemuConsoleBoot: Sendable, CustomStringConvertible {
@@ -21,18 +24,14 @@ public struct QemuConsoleBoot: Sendable, CustomStringConvertible {
                            qemu: String = "qemu-system-x86_64") throws -> QemuConsoleBoot {
         let scratch = try ScratchDirectory("qemu-console")
         let consoleFile = scratch.file("console.log")
-        FileManager.default.createFile(atPath: consoleFile, contents: nil)
-        let output = try FileHandle(forWritingTo: URL(fileURLWithPath: consoleFile))
-        defer { try? output.close() }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [qemu, "-accel", "tcg", "-display", "none", "-monitor", "none", "-serial", "stdio", "-no-reboot"]
-            + arguments
-        process.standardOutput = output
-        process.standardError = output
-        process.standardInput = FileHandle.nullDevice
+        var command = ChildCommand(qemu, ["-accel", "tcg", "-display", "none", "-monitor", "none", "-serial", "stdio", "-no-reboot"]
+            + arguments)
+        command.output = .file(consoleFile, append: false)
+        command.error = .standardOutput
+        command.lifetime = .seconds(timeout + 15)
         let started = Date()
-        try process.run()
+        let process = try ChildProcess(command)
+        defer { process.kill() }
         var sawMarker = false
         var timedOut = false
         while process.isRunning {
@@ -49,14 +48,10 @@ public struct QemuConsoleBoot: Sendable, CustomStringConvertible {
         if process.isRunning {
             // Give the guest a moment to finish the lines after the marker, then stop QEMU.
             if sawMarker { Thread.sleep(forTimeInterval: 1) }
-            process.terminate()
-            let stopDeadline = Date().addingTimeInterval(10)
-            while process.isRunning && Date() < stopDeadline { Thread.sleep(forTimeInterval: 0.1) }
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            process.stop(grace: .seconds(10))
         }
-        process.waitUntilExit()
         let console = (try? String(contentsOfFile: consoleFile, encoding: .utf8)) ?? ""
-        return QemuConsoleBoot(console: console, sawMarker: sawMarker || console.contains(marker), timedOut: timedOut,
+        return QemuConsoleBoot(console: console, sawMarker: sawMarker || console.contains(marker), timedOut: timedOut || process.timedOut,
                                seconds: Date().timeIntervalSince(started))
     }
 }

@@ -1,7 +1,8 @@
 // A QEMU guest for tests: boots a kernel (and initrd) under TCG with its serial console captured to a
 // file, waits for console lines, and always ends the VM. Every run is bounded twice: each wait has its
-// own timeout, and QEMU runs under `timeout(1)` so it dies even if the test process does not get to
-// kill it. KVM is never used (`-accel tcg`): the test machines have none.
+// own timeout, and QEMU has a lifetime after which HostProcess kills it even if nobody waits. QEMU is a
+// HostProcess child, so it also dies with the test process, however that dies. KVM is never used
+// (`-accel tcg`): the test machines have none.
 //
 // Typical use:
 //     var config = QemuMachine.Configuration(kernel: kernelPath, initrd: initrdPath)
@@ -11,13 +12,13 @@
 //         …                                                    // talk to the guest
 //     }                                                        // QEMU killed here; console printed on error
 import Foundation
-import GuestBoot
 import GuestSys
+import HostProcess
 
 /// A running (or finished) QEMU process with its console in a file.
 public final class QemuMachine: @unchecked Sendable {
     // Sendable so a test can hand it to a helper thread: its own fields are immutable, and the child's
-    // status lives in ChildProcess behind a lock.
+    // status lives in HostProcess's ChildProcess behind a lock.
 
     /// How to start the VM.
     public struct Configuration: Sendable {
@@ -36,7 +37,7 @@ public final class QemuMachine: @unchecked Sendable {
         public var sharedMemory = true
         /// More arguments: devices, chardevs, drives.
         public var extraArguments: [String] = []
-        /// Hard limit on the VM's life, enforced by timeout(1) even if the test process dies.
+        /// Hard limit on the VM's life, enforced by HostProcess even if nobody waits for the VM.
         public var maximumLifetime: Duration = .seconds(900)
         /// A label for messages and file names.
         public var name = "guest"
@@ -70,6 +71,7 @@ public final class QemuMachine: @unchecked Sendable {
     /// A failed wait: says what was awaited and ends with the console's last lines.
     public struct Failure: Error, CustomStringConvertible {
         public let description: String
+        public init(description: String) { self.description = description }
     }
 
     public let configuration: Configuration
@@ -88,12 +90,16 @@ public final class QemuMachine: @unchecked Sendable {
         qemuLogPath = (directory as NSString).appendingPathComponent("\(configuration.name)-qemu.log")
         monitorPath = (directory as NSString).appendingPathComponent("\(configuration.name)-monitor.sock")
         _ = FileManager.default.createFile(atPath: consolePath, contents: nil)
-        let lifetime = max(1, configuration.maximumLifetime.components.seconds)
-        process = try ChildProcess("timeout", ["--kill-after=5", "\(lifetime)", configuration.binary]
-            + configuration.arguments + ["-serial", "file:\(consolePath)",
-                                         "-monitor", "unix:\(monitorPath),server=on,wait=off"],
-            logPath: qemuLogPath)
+        var command = ChildCommand(configuration.binary, configuration.arguments
+            + ["-serial", "file:\(consolePath)", "-monitor", "unix:\(monitorPath),server=on,wait=off"])
+        command.output = .file(qemuLogPath)
+        command.error = .standardOutput
+        command.lifetime = configuration.maximumLifetime
+        process = try ChildProcess(command)
     }
+
+    /// QEMU's pid (also its process group id).
+    public var pid: Int32 { process.pid }
 
     /// Boots a machine, runs `body`, and always stops the machine; when `body` throws, the console and
     /// QEMU's log are printed before the error goes on (so a failing test shows what the guest said).
@@ -178,11 +184,10 @@ public final class QemuMachine: @unchecked Sendable {
 
     /// Waits for QEMU to exit by itself; returns how it ended, or nil if it still runs at the deadline.
     public func waitForExit(timeout: Duration) -> WaitStatus? {
-        process.waitForExit(timeout: timeout)
+        process.wait(timeout: timeout)
     }
 
-    /// Ends QEMU: SIGTERM (timeout(1) passes it on), SIGKILL to the process group after 10 s if it
-    /// lingers. Idempotent.
+    /// Ends QEMU: SIGTERM to its process group, SIGKILL after 10 s if it lingers. Idempotent.
     public func stop() {
         process.stop()
     }

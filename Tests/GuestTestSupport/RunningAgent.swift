@@ -1,15 +1,17 @@
 import Foundation
 import GuestSys
+import HostProcess
 
 /// The built guest-agent running natively on a Unix socket in a scratch directory, started the way
-/// guest-init starts it (contract 1): a socketpair end as fd 3 and GUESTKIT_INIT_FD=3. Ready when the
+/// guest-init starts it (the control channel): a socketpair end as fd 3 and GUESTKIT_INIT_FD=3. Ready when the
 /// agent has written READY, so tests never sleep waiting for it. Stopped (SIGTERM, reaped) on `stop()`
 /// or when released.
 public final class RunningAgent: @unchecked Sendable {
     // Immutable after init except `ended`, which only the owning test touches (isAlive/stop/deinit).
     public let scratch: ScratchDirectory
     public let socketPath: String
-    public let pid: Int32
+    private let process: ChildProcess
+    public var pid: Int32 { process.pid }
     /// guest-init's end of the control socket; nil when started without one.
     public let control: FileDescriptor?
     public let logPath: String
@@ -30,28 +32,21 @@ public final class RunningAgent: @unchecked Sendable {
         let bootFile = scratch.file("boot.json")
         if let bootJSON { try bootJSON.write(toFile: bootFile, atomically: true, encoding: .utf8) }
 
-        let log = try FileDescriptor.open(logPath, [.writeOnly, .create, .truncate])
-        let null = try FileDescriptor.open("/dev/null", .readWrite)
-        defer {
-            log.closeQuietly()
-            null.closeQuietly()
-        }
-        var descriptors: [Int32: FileDescriptor] = [0: null, 1: log, 2: log]
-        var environment = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
+        var command = ChildCommand(binary, ["--listen", "unix:" + socketPath, "--boot-file", bootFile],
+                                   environment: ["PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"])
+        command.output = .file(logPath, append: false)
+        command.error = .standardOutput
         var initEnd: FileDescriptor?
         var agentEnd: FileDescriptor?
         if withInitChannel {
             let (mine, theirs) = try Sockets.pair()
             initEnd = mine
             agentEnd = theirs
-            descriptors[3] = theirs
-            environment.append("GUESTKIT_INIT_FD=3")
+            command.extraDescriptors[3] = theirs
+            command.environment["GUESTKIT_INIT_FD"] = "3"
         }
-        var request = SpawnRequest(path: binary, arguments: [binary, "--listen", "unix:" + socketPath, "--boot-file", bootFile],
-                                   environment: environment, descriptors: descriptors)
-        request.newProcessGroup = true
         do {
-            pid = try Spawner.spawn(request)
+            process = try ChildProcess(command)
         } catch {
             initEnd?.closeQuietly()
             agentEnd?.closeQuietly()
@@ -100,8 +95,8 @@ public final class RunningAgent: @unchecked Sendable {
     /// Whether the agent process is still running (reaps it if it has exited).
     public var isAlive: Bool {
         if ended != nil { return false }
-        if let reaped = try? Processes.reapOne(pid) {
-            ended = reaped.status
+        if let status = process.exitStatus {
+            ended = status
             return false
         }
         return true
@@ -113,7 +108,7 @@ public final class RunningAgent: @unchecked Sendable {
         if let ended { return ended }
         try? Processes.signal(pid, Signal.terminate)
         control?.closeQuietly()
-        let status = try Processes.wait(pid)
+        let status = process.wait() ?? process.kill()
         ended = status
         return status
     }

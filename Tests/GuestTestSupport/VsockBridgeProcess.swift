@@ -6,8 +6,9 @@
 //     … boot …
 //     let (fd, _) = try bridge.connect(port: 1024)   // a stream to guest port 1024
 import Foundation
-import GuestBoot
+import GuestLaunch
 import GuestSys
+import HostProcess
 
 /// A running guest-vsock-bridge with its sockets in a test directory.
 public final class VsockBridgeProcess: @unchecked Sendable {
@@ -30,7 +31,7 @@ public final class VsockBridgeProcess: @unchecked Sendable {
         logPath = (directory as NSString).appendingPathComponent("\(name)-bridge.log")
         self.guestCID = guestCID
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        process = try BootedGuest.startBridge(executable ?? BuiltProducts.path("guest-vsock-bridge"),
+        process = try RunningGuest.startBridge(executable ?? BuiltProducts.path("guest-vsock-bridge"),
                                               ["--socket", socketPath, "--uds", udsPath, "--guest-cid", "\(guestCID)"] + extraArguments,
                                               logPath: logPath)
     }
@@ -42,6 +43,8 @@ public final class VsockBridgeProcess: @unchecked Sendable {
     }
 
     public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+    /// The bridge's pid (also its process group id).
+    public var pid: Int32 { process.pid }
     public var isRunning: Bool { process.isRunning }
     /// How the bridge ended; nil while it runs.
     public var exitStatus: WaitStatus? { process.exitStatus }
@@ -73,7 +76,7 @@ public final class VsockBridgeProcess: @unchecked Sendable {
 
     /// Waits for the bridge to exit by itself; how it ended, or nil at the deadline.
     public func waitForExit(timeout: Duration) -> WaitStatus? {
-        process.waitForExit(timeout: timeout)
+        process.wait(timeout: timeout)
     }
 
     /// SIGTERM (the bridge closes its connections and removes its sockets), SIGKILL after 5 s. Idempotent.

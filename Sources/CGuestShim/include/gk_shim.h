@@ -35,6 +35,10 @@ int gk_wcoredump(int status);
 
 // ioctl and fcntl are variadic, which Swift does not call.
 int gk_fcntl_int(int fd, int cmd, int arg);
+/// F_SETPIPE_SZ and O_PATH from <fcntl.h>, which defines them only under _GNU_SOURCE (Swift's Glibc
+/// module has none).
+extern const int GK_F_SETPIPE_SZ;
+extern const int GK_O_PATH;
 int gk_get_winsize(int fd, unsigned short *rows, unsigned short *cols);
 int gk_set_winsize(int fd, unsigned short rows, unsigned short cols);
 int gk_set_controlling_tty(int fd);
@@ -103,16 +107,29 @@ struct gk_spawn_attr {
     int group_count;
     const struct gk_rlimit *rlimits;
     int rlimit_count;
+    int parent_death_signal;     // 0: none; else PR_SET_PDEATHSIG with it (fires when the forking *thread* ends)
+    pid_t parent_pid;            // with parent_death_signal: the forking process, to catch a parent that died first
 };
 
 /// Forks and execs. Returns the child's pid once exec has succeeded; returns -1 with errno set and
 /// failed_step naming the step ("fork", "chdir", "setgid", "execve", …) when the child could not exec.
 pid_t gk_spawn(const struct gk_spawn_attr *attr, char *failed_step, size_t failed_step_size);
 
-// --- guest-agent (issue 3) -------------------------------------------------------------------------------
 // FIONREAD goes through the variadic ioctl: after a process exits, the agent drains what its pipe held
 // at that moment and no more (a background child that keeps writing cannot hold the exit status).
 /// Bytes waiting to be read (FIONREAD) in *count.
 int gk_readable_bytes(int fd, int *count);
+
+// waitid fills a siginfo_t, a union Swift reads awkwardly. This asks whether a child has ended without
+// reaping it, so its pid (and process group id) stays reserved while the caller cleans up after it.
+/// 1 when child `pid` has exited or was killed (still unreaped), 0 while it runs, -1 with errno on error.
+int gk_child_ended_unreaped(pid_t pid);
+
+// A signal handler may only call async-signal-safe functions, which Swift code cannot promise.
+/// Installs, for each of `signals`, a handler that writes the signal number as one byte to `fd` (a
+/// non-blocking pipe or socket); SA_RESTART is set so other threads' calls are not interrupted.
+int gk_relay_signals(const int *signals, int count, int fd);
+/// Restores the default disposition of `signal` and raises it: ends the process as that signal would.
+void gk_raise_default(int signal);
 
 #endif

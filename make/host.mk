@@ -1,0 +1,3 @@
+# Host-side process and launch tests: GuestLaunchTests start QEMU paused with a tap NIC in a scratch network
+# namespace (ip netns, ip tuntap); the process-death and interrupt tests read /proc and use truncate.
+DEBIAN_PACKAGES += iproute2 coreutils qemu-system-x86
