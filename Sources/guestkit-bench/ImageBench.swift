@@ -3,6 +3,7 @@
 import ArgumentParser
 import ComposeImage
 import Foundation
+import GuestLaunch
 import Logging
 
 struct ImageBench: ParsableCommand {
@@ -40,7 +41,7 @@ struct ImageBench: ParsableCommand {
                 spec.strip = strip
                 spec.output = scratch + "/\(index)-" + name.replacingOccurrences(of: " ", with: "_")
                 let start = DispatchTime.now().uptimeNanoseconds
-                result = try ImageComposer(spec: spec, logger: logger).compose()
+                result = try ImageComposer(spec: spec, logger: logger, launchSections: ManifestLaunchWriter()).compose()
                 times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
             }
             guard let result else { continue }
