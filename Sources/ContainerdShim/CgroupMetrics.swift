@@ -7,8 +7,8 @@ import SwiftProtobuf
 enum CgroupMetrics {
     static let typeURL = "io.containerd.cgroups.v2.Metrics"
 
-    static func metrics(from stats: Guestkit_V1_ContainerStatsResponse) -> IoContainerdCgroupsV2_Metrics {
-        var metrics = IoContainerdCgroupsV2_Metrics()
+    static func metrics(from stats: Guestkit_V1_ContainerStatsResponse) -> Io_Containerd_Cgroups_V2_Metrics {
+        var metrics = Io_Containerd_Cgroups_V2_Metrics()
         metrics.pids.current = stats.pidsCurrent
         metrics.pids.limit = stats.pidsMax
         metrics.cpu.usageUsec = stats.cpuUsageUsec
@@ -18,7 +18,7 @@ enum CgroupMetrics {
         metrics.cpu.nrThrottled = stats.cpuThrottledPeriods
         metrics.cpu.throttledUsec = stats.cpuThrottledUsec
 
-        var memory = IoContainerdCgroupsV2_MemoryStat()
+        var memory = Io_Containerd_Cgroups_V2_MemoryStat()
         let stat = stats.memoryStat
         memory.anon = stat["anon"] ?? 0
         memory.file = stat["file"] ?? 0
@@ -64,7 +64,7 @@ enum CgroupMetrics {
         metrics.memoryEvents.oomKill = events["oom_kill"] ?? 0
 
         metrics.io.usage = stats.io.map { entry in
-            var io = IoContainerdCgroupsV2_IOEntry()
+            var io = Io_Containerd_Cgroups_V2_IOEntry()
             let numbers = entry.device.split(separator: ":")
             if numbers.count == 2 {
                 io.major = UInt64(numbers[0]) ?? 0

@@ -1,6 +1,7 @@
 import ContainerdProto
 import Foundation
 import GuestClient
+import GuestSys
 import SwiftProtobuf
 import Synchronization
 
@@ -10,7 +11,7 @@ import Synchronization
 /// that does not answer within the bound costs that event only; the queue goes on.
 final class EventPublisher: Sendable {
     private struct State {
-        var queue: [ContainerdServicesEventsTtrpcV1_Envelope] = []
+        var queue: [Containerd_Services_Events_Ttrpc_V1_Envelope] = []
         var channel: RPCChannel?
     }
 
@@ -36,7 +37,7 @@ final class EventPublisher: Sendable {
 
     /// Queues an event under its topic ("/tasks/exit"); its Any type URL is the message's full name.
     func publish<Event: SwiftProtobuf.Message>(_ topic: String, _ event: Event) {
-        var envelope = ContainerdServicesEventsTtrpcV1_Envelope()
+        var envelope = Containerd_Services_Events_Ttrpc_V1_Envelope()
         envelope.timestamp = Google_Protobuf_Timestamp(date: Date())
         envelope.namespace = namespace
         envelope.topic = topic
@@ -64,7 +65,7 @@ final class EventPublisher: Sendable {
     private func sendLoop() {
         while true {
             wakeUp.wait()
-            guard let envelope = state.withLock({ s -> ContainerdServicesEventsTtrpcV1_Envelope? in
+            guard let envelope = state.withLock({ s -> Containerd_Services_Events_Ttrpc_V1_Envelope? in
                 s.queue.isEmpty ? nil : s.queue.removeFirst()
             }) else { continue }
             drained.withLock { $0 += 1 }
@@ -73,9 +74,9 @@ final class EventPublisher: Sendable {
         }
     }
 
-    private func send(_ envelope: ContainerdServicesEventsTtrpcV1_Envelope) {
+    private func send(_ envelope: Containerd_Services_Events_Ttrpc_V1_Envelope) {
         guard let address else { return }
-        var request = ContainerdServicesEventsTtrpcV1_ForwardRequest()
+        var request = Containerd_Services_Events_Ttrpc_V1_ForwardRequest()
         request.envelope = envelope
         for attempt in 1...2 {
             do {

@@ -18,15 +18,13 @@ struct GuestSpec {
         guard bytes.count <= Self.maxBytes else {
             throw .invalidArgument("config.json is \(bytes.count) bytes, over the \(Self.maxBytes)-byte limit")
         }
-        var spec: JSONObject
+        let document: JSONValue
         do throws(JSONSyntaxError) {
-            guard case .object(let object) = try JSONValue.parse(bytes) else {
-                throw .invalidArgument("config.json is not a JSON object")
-            }
-            spec = object
+            document = try JSONValue.parse(bytes)
         } catch {
             throw .invalidArgument("config.json: \(error)")
         }
+        guard case .object(var spec) = document else { throw .invalidArgument("config.json is not a JSON object") }
 
         var root: JSONObject
         if case .object(let object)? = spec["root"] { root = object } else { root = JSONObject() }

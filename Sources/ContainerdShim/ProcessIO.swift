@@ -125,10 +125,8 @@ final class ProcessIO: Sendable {
             }
             if count == 0 { return }
             guard let out = fifo else { continue }
-            do throws(SysError) {
-                try buffer.withUnsafeBytes { bytes throws(SysError) in
-                    try out.writeAll(UnsafeRawBufferPointer(rebasing: bytes[0..<count]))
-                }
+            do {
+                try buffer.withUnsafeBytes { bytes in try out.writeAll(UnsafeRawBufferPointer(rebasing: bytes[0..<count])) }
             } catch {
                 // The reader went away: keep draining the guest so the process is not blocked on its output.
                 log.info("\(label): \(path): \(error); dropping the rest of the output")
@@ -161,10 +159,8 @@ final class ProcessIO: Sendable {
                 return
             }
             if count == 0 { return }
-            do throws(SysError) {
-                try buffer.withUnsafeBytes { bytes throws(SysError) in
-                    try Sockets.sendAll(socket, UnsafeRawBufferPointer(rebasing: bytes[0..<count]))
-                }
+            do {
+                try buffer.withUnsafeBytes { bytes in try Sockets.sendAll(socket, UnsafeRawBufferPointer(rebasing: bytes[0..<count])) }
             } catch {
                 log.info("\(label): the guest closed stdin (\(error))")
                 return

@@ -7,7 +7,7 @@ import GuestSys
 /// land in the snapshot.
 enum RootfsMount {
     /// Mounts every entry on `target` in order; on a failure the ones already made are undone.
-    static func mount(_ mounts: [ContainerdTypes_Mount], on target: String) throws(ShimError) {
+    static func mount(_ mounts: [Containerd_Types_Mount], on target: String) throws(ShimError) {
         var done = 0
         for (index, entry) in mounts.enumerated() {
             let options = MountOptions(entry.options)

@@ -1,5 +1,6 @@
 import ContainerdProto
 import Foundation
+import SwiftProtobuf
 import GuestSys
 
 /// The `delete` action, run by containerd when it lost its server (SIGKILLed, or gone after a containerd
@@ -34,7 +35,7 @@ public enum ShimDelete {
         }
         RootfsMount.unmount(bundle + "/rootfs")
         try? FileSystem.unlink(ShimStart.socketPath(containerdAddress: arguments.address, namespace: arguments.namespace, id: arguments.id))
-        var response = ContainerdTaskV2_DeleteResponse()
+        var response = Containerd_Task_V2_DeleteResponse()
         response.exitStatus = 128 + UInt32(Signal.kill)
         response.exitedAt = Google_Protobuf_Timestamp(date: Date())
         do {

@@ -1,5 +1,6 @@
 import ContainerdProto
 import Foundation
+import SwiftProtobuf
 import Synchronization
 
 /// One process of a task as containerd sees it: the container's init (exec id "") or an exec. Its status
@@ -83,7 +84,7 @@ final class ShimProcess: Sendable {
     }
 
     /// containerd's view of the status.
-    var containerdStatus: ContainerdV1Types_Status {
+    var containerdStatus: Containerd_V1_Types_Status {
         switch status {
         case .created: return .created
         case .running: return .running

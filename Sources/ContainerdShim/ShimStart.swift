@@ -42,7 +42,7 @@ public enum ShimStart {
         } catch {
             throw .system(error)
         }
-        do throws(SysError) {
+        do {
             let null = try FileDescriptor.open("/dev/null", .readWrite)
             defer { null.closeQuietly() }
             var request = SpawnRequest(
@@ -56,7 +56,7 @@ public enum ShimStart {
             throw .system("cannot start the shim server \(executable): \(error)")
         } catch {
             try? FileSystem.unlink(path)
-            throw .system(error.description)
+            throw .system("cannot start the shim server \(executable): \(error)")
         }
         try writeAddress(address, bundle: bundle)
         return address

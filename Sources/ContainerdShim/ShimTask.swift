@@ -1,5 +1,6 @@
 import ContainerdProto
 import Foundation
+import SwiftProtobuf
 import GuestClient
 import GuestProto
 import GuestSys
@@ -21,7 +22,7 @@ final class ShimTask: @unchecked Sendable {
     let id: String
     let namespace: String
     let bundle: String
-    let rootfs: [ContainerdTypes_Mount]
+    let rootfs: [Containerd_Types_Mount]
     let initProcess: ShimProcess
     private let config: ShimConfig
     private let log: ShimLog
@@ -33,7 +34,7 @@ final class ShimTask: @unchecked Sendable {
     private var rootfsMounted = false
     let runDirectory: String
 
-    init(request: ContainerdTaskV2_CreateTaskRequest, namespace: String, config: ShimConfig, log: ShimLog,
+    init(request: Containerd_Task_V2_CreateTaskRequest, namespace: String, config: ShimConfig, log: ShimLog,
          events: EventPublisher, runDirectory: String) {
         id = request.id
         self.namespace = namespace
@@ -80,7 +81,7 @@ final class ShimTask: @unchecked Sendable {
 
             var request = Guestkit_V1_CreateContainerRequest()
             request.id = id
-            request.specJson = spec.json
+            request.specJson = Data(spec.json)
             request.rootfs = share.guestRootfs
             var storage = Guestkit_V1_StorageMount()
             storage.type = "9p"
@@ -105,7 +106,7 @@ final class ShimTask: @unchecked Sendable {
             tearDown()
             throw error
         }
-        var event = ContainerdEvents_TaskCreate()
+        var event = Containerd_Events_TaskCreate()
         event.containerID = id
         event.bundle = bundle
         event.rootfs = rootfs
@@ -163,7 +164,7 @@ final class ShimTask: @unchecked Sendable {
                 throw .agent("starting the container", error)
             }
             process.markRunning(pid: UInt32(clamping: response.pid))
-            var event = ContainerdEvents_TaskStart()
+            var event = Containerd_Events_TaskStart()
             event.containerID = id
             event.pid = taskPID
             events.publish("/tasks/start", event)
@@ -171,7 +172,7 @@ final class ShimTask: @unchecked Sendable {
             var request = Guestkit_V1_ExecProcessRequest()
             request.containerID = id
             request.id = execID
-            request.processJson = process.processJSON ?? []
+            request.processJson = Data(process.processJSON ?? [])
             request.stdin = !process.stdio.stdin.isEmpty
             request.stdout = !process.stdio.stdout.isEmpty
             request.stderr = !process.stdio.stderr.isEmpty && !process.stdio.terminal
@@ -183,7 +184,7 @@ final class ShimTask: @unchecked Sendable {
             }
             process.markRunning(pid: UInt32(clamping: response.pid))
             try process.io.start(paths: process.stdio, client: sandbox.client, processID: execID, containerID: id)
-            var event = ContainerdEvents_TaskExecStarted()
+            var event = Containerd_Events_TaskExecStarted()
             event.containerID = id
             event.execID = execID
             event.pid = taskPID
@@ -194,7 +195,7 @@ final class ShimTask: @unchecked Sendable {
     }
 
     /// containerd's Exec: the exec is recorded; it starts on Start(exec_id).
-    func addExec(_ request: ContainerdTaskV2_ExecProcessRequest) throws(ShimError) {
+    func addExec(_ request: Containerd_Task_V2_ExecProcessRequest) throws(ShimError) {
         lifecycle.lock()
         defer { lifecycle.unlock() }
         _ = try runningSandbox()
@@ -221,7 +222,7 @@ final class ShimTask: @unchecked Sendable {
             return true
         }
         guard added else { throw .alreadyExists("task \(id) already has an exec \"\(request.execID)\"") }
-        var event = ContainerdEvents_TaskExecAdded()
+        var event = Containerd_Events_TaskExecAdded()
         event.containerID = id
         event.execID = request.execID
         events.publish("/tasks/exec-added", event)
@@ -248,7 +249,7 @@ final class ShimTask: @unchecked Sendable {
             lifecycle.lock()
             defer { lifecycle.unlock() }
             guard process.markExited(status: status) else { return }
-            var event = ContainerdEvents_TaskExit()
+            var event = Containerd_Events_TaskExit()
             event.containerID = id
             event.id = process.execID.isEmpty ? id : process.execID
             event.pid = taskPID
@@ -272,7 +273,7 @@ final class ShimTask: @unchecked Sendable {
                     let response: Guestkit_V1_WaitContainerOOMResponse = try sandbox.client.channel.call("WaitContainerOOM", request)
                     guard response.oomKills > seen else { continue }
                     seen = response.oomKills
-                    var event = ContainerdEvents_TaskOOM()
+                    var event = Containerd_Events_TaskOOM()
                     event.containerID = id
                     events.publish("/tasks/oom", event)
                 } catch {
@@ -325,11 +326,11 @@ final class ShimTask: @unchecked Sendable {
         }
         state.withLock { $0.paused = pause }
         if pause {
-            var event = ContainerdEvents_TaskPaused()
+            var event = Containerd_Events_TaskPaused()
             event.containerID = id
             events.publish("/tasks/paused", event)
         } else {
-            var event = ContainerdEvents_TaskResumed()
+            var event = Containerd_Events_TaskResumed()
             event.containerID = id
             events.publish("/tasks/resumed", event)
         }
@@ -341,7 +342,7 @@ final class ShimTask: @unchecked Sendable {
         let sandbox = try runningSandbox()
         var request = Guestkit_V1_UpdateContainerRequest()
         request.id = id
-        request.resourcesJson = resourcesJSON
+        request.resourcesJson = Data(resourcesJSON)
         do throws(GuestClientError) {
             let _: Guestkit_V1_UpdateContainerResponse = try sandbox.client.channel.call("UpdateContainer", request, timeoutNanoseconds: sandbox.callTimeout)
         } catch {
@@ -421,7 +422,7 @@ final class ShimTask: @unchecked Sendable {
         initProcess.markExited(status: 128 + UInt32(Signal.kill))
         tearDown()
         let exit = initProcess.exit ?? ShimProcess.Exit(status: 137, at: Date())
-        var event = ContainerdEvents_TaskDelete()
+        var event = Containerd_Events_TaskDelete()
         event.containerID = id
         event.pid = taskPID
         event.exitStatus = exit.status

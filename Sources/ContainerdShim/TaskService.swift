@@ -45,78 +45,78 @@ final class TaskService: Sendable {
     func methodTable() -> MethodTable<Void> {
         var m = MethodTable<Void>(statusOf: ShimError.status(of:))
         let s = Self.name
-        m.register(service: s, method: "Create") { [self] (r: ContainerdTaskV2_CreateTaskRequest, info, _) in try create(r, info) }
-        m.register(service: s, method: "Start") { [self] (r: ContainerdTaskV2_StartRequest, _, _) in
-            var response = ContainerdTaskV2_StartResponse()
+        m.register(service: s, method: "Create") { [self] (r: Containerd_Task_V2_CreateTaskRequest, info, _) in try create(r, info) }
+        m.register(service: s, method: "Start") { [self] (r: Containerd_Task_V2_StartRequest, _, _) in
+            var response = Containerd_Task_V2_StartResponse()
             response.pid = try find(r.id).start(r.execID)
             return response
         }
-        m.register(service: s, method: "State") { [self] (r: ContainerdTaskV2_StateRequest, _, _) in try state(r) }
-        m.register(service: s, method: "Delete") { [self] (r: ContainerdTaskV2_DeleteRequest, _, _) in try delete(r) }
-        m.register(service: s, method: "Pids") { [self] (r: ContainerdTaskV2_PidsRequest, _, _) in
-            var response = ContainerdTaskV2_PidsResponse()
+        m.register(service: s, method: "State") { [self] (r: Containerd_Task_V2_StateRequest, _, _) in try state(r) }
+        m.register(service: s, method: "Delete") { [self] (r: Containerd_Task_V2_DeleteRequest, _, _) in try delete(r) }
+        m.register(service: s, method: "Pids") { [self] (r: Containerd_Task_V2_PidsRequest, _, _) in
+            var response = Containerd_Task_V2_PidsResponse()
             response.processes = try find(r.id).pids().map { entry in
-                var info = ContainerdV1Types_ProcessInfo()
+                var info = Containerd_V1_Types_ProcessInfo()
                 info.pid = UInt32(clamping: entry.pid)
                 return info
             }
             return response
         }
-        m.register(service: s, method: "Pause") { [self] (r: ContainerdTaskV2_PauseRequest, _, _) in
+        m.register(service: s, method: "Pause") { [self] (r: Containerd_Task_V2_PauseRequest, _, _) in
             try find(r.id).pause(true)
             return Google_Protobuf_Empty()
         }
-        m.register(service: s, method: "Resume") { [self] (r: ContainerdTaskV2_ResumeRequest, _, _) in
+        m.register(service: s, method: "Resume") { [self] (r: Containerd_Task_V2_ResumeRequest, _, _) in
             try find(r.id).pause(false)
             return Google_Protobuf_Empty()
         }
-        m.register(service: s, method: "Checkpoint") { (_: ContainerdTaskV2_CheckpointTaskRequest, _, _) -> Google_Protobuf_Empty in
+        m.register(service: s, method: "Checkpoint") { (_: Containerd_Task_V2_CheckpointTaskRequest, _, _) -> Google_Protobuf_Empty in
             throw ShimError.unimplemented("checkpoint is not supported by the GuestKit shim")
         }
-        m.register(service: s, method: "Kill") { [self] (r: ContainerdTaskV2_KillRequest, _, _) in
+        m.register(service: s, method: "Kill") { [self] (r: Containerd_Task_V2_KillRequest, _, _) in
             try find(r.id).kill(r.execID, signal: r.signal, all: r.all)
             return Google_Protobuf_Empty()
         }
-        m.register(service: s, method: "Exec") { [self] (r: ContainerdTaskV2_ExecProcessRequest, _, _) in
+        m.register(service: s, method: "Exec") { [self] (r: Containerd_Task_V2_ExecProcessRequest, _, _) in
             try find(r.id).addExec(r)
             return Google_Protobuf_Empty()
         }
-        m.register(service: s, method: "ResizePty") { [self] (r: ContainerdTaskV2_ResizePtyRequest, _, _) in
+        m.register(service: s, method: "ResizePty") { [self] (r: Containerd_Task_V2_ResizePtyRequest, _, _) in
             try find(r.id).resize(r.execID, width: r.width, height: r.height)
             return Google_Protobuf_Empty()
         }
-        m.register(service: s, method: "CloseIO") { [self] (r: ContainerdTaskV2_CloseIORequest, _, _) in
+        m.register(service: s, method: "CloseIO") { [self] (r: Containerd_Task_V2_CloseIORequest, _, _) in
             let process = try find(r.id).process(r.execID)
             if r.stdin { process.io.closeStdin() }
             return Google_Protobuf_Empty()
         }
-        m.register(service: s, method: "Update") { [self] (r: ContainerdTaskV2_UpdateTaskRequest, _, _) in
+        m.register(service: s, method: "Update") { [self] (r: Containerd_Task_V2_UpdateTaskRequest, _, _) in
             guard r.resources.value.count <= GuestSpec.maxBytes else {
                 throw ShimError.invalidArgument("resources are \(r.resources.value.count) bytes, over the limit")
             }
             try find(r.id).update(resourcesJSON: [UInt8](r.resources.value))
             return Google_Protobuf_Empty()
         }
-        m.register(service: s, method: "Wait") { [self] (r: ContainerdTaskV2_WaitRequest, _, _) in
+        m.register(service: s, method: "Wait") { [self] (r: Containerd_Task_V2_WaitRequest, _, _) in
             let exit = try find(r.id).process(r.execID).wait()
-            var response = ContainerdTaskV2_WaitResponse()
+            var response = Containerd_Task_V2_WaitResponse()
             response.exitStatus = exit.status
             response.exitedAt = Google_Protobuf_Timestamp(date: exit.at)
             return response
         }
-        m.register(service: s, method: "Stats") { [self] (r: ContainerdTaskV2_StatsRequest, _, _) in
-            var response = ContainerdTaskV2_StatsResponse()
+        m.register(service: s, method: "Stats") { [self] (r: Containerd_Task_V2_StatsRequest, _, _) in
+            var response = Containerd_Task_V2_StatsResponse()
             response.stats = try CgroupMetrics.any(from: try find(r.id).stats())
             return response
         }
-        m.register(service: s, method: "Connect") { [self] (r: ContainerdTaskV2_ConnectRequest, _, _) in
-            var response = ContainerdTaskV2_ConnectResponse()
+        m.register(service: s, method: "Connect") { [self] (r: Containerd_Task_V2_ConnectRequest, _, _) in
+            var response = Containerd_Task_V2_ConnectResponse()
             response.shimPid = UInt32(clamping: Processes.currentID)
             response.taskPid = (try? find(r.id).taskPID) ?? 0
             response.version = ShimVersion.text
             return response
         }
-        m.register(service: s, method: "Shutdown") { [self] (r: ContainerdTaskV2_ShutdownRequest, _, _) in
+        m.register(service: s, method: "Shutdown") { [self] (r: Containerd_Task_V2_ShutdownRequest, _, _) in
             let busy = task.withLock { $0 != nil }
             if !busy || r.now {
                 log.info("shutdown: no task left; exiting")
@@ -132,7 +132,7 @@ final class TaskService: Sendable {
         return m
     }
 
-    private func create(_ request: ContainerdTaskV2_CreateTaskRequest, _ info: CallInfo) throws(ShimError) -> ContainerdTaskV2_CreateTaskResponse {
+    private func create(_ request: Containerd_Task_V2_CreateTaskRequest, _ info: CallInfo) throws(ShimError) -> Containerd_Task_V2_CreateTaskResponse {
         guard request.id == arguments.id else {
             throw .invalidArgument("this shim was started for task \(arguments.id), not \(request.id)")
         }
@@ -150,7 +150,7 @@ final class TaskService: Sendable {
         }
         guard claimed else { throw .alreadyExists("this shim already runs task \(request.id)") }
         do throws(ShimError) {
-            var response = ContainerdTaskV2_CreateTaskResponse()
+            var response = Containerd_Task_V2_CreateTaskResponse()
             response.pid = try created.create()
             return response
         } catch {
@@ -174,10 +174,10 @@ final class TaskService: Sendable {
         }
     }
 
-    private func state(_ request: ContainerdTaskV2_StateRequest) throws(ShimError) -> ContainerdTaskV2_StateResponse {
+    private func state(_ request: Containerd_Task_V2_StateRequest) throws(ShimError) -> Containerd_Task_V2_StateResponse {
         let task = try find(request.id)
         let process = try task.process(request.execID)
-        var response = ContainerdTaskV2_StateResponse()
+        var response = Containerd_Task_V2_StateResponse()
         response.id = request.execID.isEmpty ? task.id : request.execID
         response.execID = request.execID
         response.bundle = task.bundle
@@ -194,11 +194,11 @@ final class TaskService: Sendable {
         return response
     }
 
-    private func delete(_ request: ContainerdTaskV2_DeleteRequest) throws(ShimError) -> ContainerdTaskV2_DeleteResponse {
+    private func delete(_ request: Containerd_Task_V2_DeleteRequest) throws(ShimError) -> Containerd_Task_V2_DeleteResponse {
         let task = try find(request.id)
         let exit = try task.delete(request.execID)
         if request.execID.isEmpty { self.task.withLock { $0 = nil } }
-        var response = ContainerdTaskV2_DeleteResponse()
+        var response = Containerd_Task_V2_DeleteResponse()
         response.pid = task.taskPID
         response.exitStatus = exit.status
         response.exitedAt = Google_Protobuf_Timestamp(date: exit.at)
