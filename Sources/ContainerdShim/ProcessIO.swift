@@ -44,10 +44,10 @@ final class ProcessIO: Sendable {
         var sockets: [(FileDescriptor, String, Guestkit_V1_StdioStream)] = []
         do throws(GuestClientError) {
             for (stream, path) in outputs {
-                sockets.append((try client.attach(processID, stream, containerID: containerID), path, stream))
+                sockets.append((try client.attach(processID, stream, container: containerID), path, stream))
             }
             if !paths.stdin.isEmpty {
-                sockets.append((try client.attach(processID, .stdin, containerID: containerID), paths.stdin, .stdin))
+                sockets.append((try client.attach(processID, .stdin, container: containerID), paths.stdin, .stdin))
             }
         } catch {
             for (fd, _, _) in sockets { fd.closeQuietly() }

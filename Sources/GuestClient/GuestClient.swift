@@ -90,17 +90,14 @@ public final class GuestClient: Sendable {
         try channel.call("StartProcess", request)
     }
 
-    /// Opens a new connection carrying one stdio stream of process `id` (of container `containerID`, or of
-    /// the guest itself): after this returns, reading it gives the process's output (until EOF), writing it
-    /// feeds its stdin (shutdown(SHUT_WR) ends stdin).
-    public func attach(_ id: String, _ stream: Guestkit_V1_StdioStream,
-                       containerID: String = "") throws(GuestClientError) -> FileDescriptor {
+    /// Opens a new connection carrying one stdio stream of process `id`: after this returns, reading it gives
+    /// the process's output (until EOF), writing it feeds its stdin (shutdown(SHUT_WR) ends stdin).
+    public func attach(_ id: String, _ stream: Guestkit_V1_StdioStream) throws(GuestClientError) -> FileDescriptor {
         let fd = try address.connect()
         do {
             var request = Guestkit_V1_AttachStdioRequest()
             request.id = id
             request.stream = stream
-            request.containerID = containerID
             let _: Guestkit_V1_AttachStdioResponse = try OneShotCall.call(on: fd, peer: address.description,
                                                                           "AttachStdio", request)
             return fd
