@@ -26,6 +26,7 @@ let package = Package(
         .executable(name: "compose-guest", targets: ["compose-guest"]),
         .executable(name: "guest-vsock-bridge", targets: ["guest-vsock-bridge"]),
         .executable(name: "guestkit-bench", targets: ["guestkit-bench"]),
+        .executable(name: "containerd-shim-guestkit-v1", targets: ["containerd-shim-guestkit-v1"]),
         .library(name: "GuestClient", targets: ["GuestClient"]),
     ],
     dependencies: [
@@ -112,6 +113,17 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
 
+        // The containerd runtime shim v2: containerd's public API messages (generated, host only: the guest
+        // never links them), then the shim library and its thin executable.
+        .target(name: "ContainerdProto", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                exclude: ["protos"], swiftSettings: strict),
+        .target(name: "ContainerdShim", dependencies: [
+            "ContainerdProto", "GuestClient", "GuestProto", "GuestSys", "GuestLaunch", "HostProcess", "ContentHash",
+            "GuestJSON", "GuestContainer", "TTRPC", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        ], swiftSettings: strict),
+        .executableTarget(name: "containerd-shim-guestkit-v1", dependencies: ["ContainerdShim", "GuestSys"],
+                          swiftSettings: strict),
+
         // `make bench`: prints figures, asserts nothing.
         .executableTarget(name: "guestkit-bench", dependencies: [
             "GuestClient", "GuestSys", "ComposeKernel", "ComposeImage", "GuestLaunch", "GuestProto", "HostProcess",
@@ -161,6 +173,9 @@ let package = Package(
         .testTarget(name: "VsockBridgeTests", dependencies: ["VsockBridge", "GuestSys", "GuestTestSupport"],
                     exclude: ["Fixtures"], swiftSettings: strict),
         .testTarget(name: "FuzzCorpusTests", dependencies: ["FuzzHarnesses", "GuestTestSupport"], swiftSettings: strict),
+        .testTarget(name: "ShimTests", dependencies: [
+            "ContainerdShim", "ContainerdProto", "GuestTestSupport", "GuestSys", "HostProcess", "ContentHash", "GuestJSON",
+        ], swiftSettings: strict),
         .testTarget(name: "EndToEndTests", dependencies: ["GuestLaunch", "GuestClient", "GuestProto", "GuestSys", "GuestTestSupport", "ComposeImage"],
                     swiftSettings: strict),
     ]
