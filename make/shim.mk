@@ -43,3 +43,4 @@ install: guest-image ## Install the shim, guestctl, compose-guest, the bridge, t
 	    '' '[shim]' 'log_level = "info"' 'bridge = "$(PREFIX)/bin/guest-vsock-bridge"' > $(SHIM_CONFIG); \
 	  echo "install: wrote $(SHIM_CONFIG)"; fi
 	@echo "install: done; run containers with: ctr run --rm --runtime io.containerd.guestkit.v1 IMAGE ID COMMAND"
+SERIAL_SUITES += ContainerdShimTests

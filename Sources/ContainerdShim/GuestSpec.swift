@@ -2,8 +2,10 @@ import GuestJSON
 
 /// The bundle's config.json as the guest must see it. The rootfs is the 9p share's; a bind mount of a host
 /// path gets that path shared and its source replaced by the guest's view of it; hooks name host programs,
-/// which do not exist in the guest, so they are left out (and logged). Everything else goes to the agent
-/// unchanged: the engine in the guest validates it and names the field of anything it cannot do.
+/// which do not exist in the guest, so they are left out (and logged). A new UTS namespace without a
+/// hostname gets the host's, which is what runc's container shows (a copy of the host's UTS namespace),
+/// not the VM's. Everything else goes to the agent unchanged: the engine in the guest validates it and
+/// names the field of anything it cannot do.
 struct GuestSpec {
     /// The rewritten config.json.
     var json: [UInt8]
@@ -13,7 +15,7 @@ struct GuestSpec {
     static let maxBytes = 4 << 20
 
     /// `share` binds each host source into the share and returns its guest path.
-    init(configJSON bytes: [UInt8], guestRootfs: String,
+    init(configJSON bytes: [UInt8], guestRootfs: String, hostHostname: String,
          share: (_ hostPath: String, _ recursive: Bool) throws(ShimError) -> String) throws(ShimError) {
         guard bytes.count <= Self.maxBytes else {
             throw .invalidArgument("config.json is \(bytes.count) bytes, over the \(Self.maxBytes)-byte limit")
@@ -57,10 +59,31 @@ struct GuestSpec {
             spec.set("mounts", .array(rewritten))
         }
 
+        if Self.hasNewUTSNamespace(spec), Self.isEmptyString(spec["hostname"]), !hostHostname.isEmpty {
+            spec.set("hostname", .string(hostHostname))
+            notes.append("hostname: the host's, \"\(hostHostname)\", as runc's copy of the host's UTS namespace shows")
+        }
+
         if let hooks = spec["hooks"], hooks != .null {
             spec.members.removeAll { $0.name == "hooks" }
             notes.append("hooks left out: they name host programs, which the guest does not have")
         }
         json = Array(JSONValue.object(spec).serialized.utf8)
+    }
+
+    static func hasNewUTSNamespace(_ spec: JSONObject) -> Bool {
+        guard case .object(let linux)? = spec["linux"], case .array(let namespaces)? = linux["namespaces"] else { return false }
+        return namespaces.contains { namespace in
+            guard case .object(let object) = namespace, case .string("uts")? = object["type"] else { return false }
+            return isEmptyString(object["path"])
+        }
+    }
+
+    static func isEmptyString(_ value: JSONValue?) -> Bool {
+        switch value {
+        case nil, .null?: return true
+        case .string(let text)?: return text.isEmpty
+        default: return false
+        }
     }
 }

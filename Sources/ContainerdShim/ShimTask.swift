@@ -65,7 +65,8 @@ final class ShimTask: @unchecked Sendable {
             let share = try TaskShare(hostRoot: runDirectory + "/share")
             self.share = share
             try share.shareRootfs(bundleRootfs)
-            let spec = try GuestSpec(configJSON: configJSON, guestRootfs: share.guestRootfs) { path, recursive throws(ShimError) in
+            let spec = try GuestSpec(configJSON: configJSON, guestRootfs: share.guestRootfs,
+                                     hostHostname: (try? Processes.hostname()) ?? "") { path, recursive throws(ShimError) in
                 try share.share(hostPath: path, recursive: recursive)
             }
             for note in spec.notes { log.info("spec: \(note)") }

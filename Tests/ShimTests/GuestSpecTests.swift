@@ -14,7 +14,7 @@ struct GuestSpecTests {
              "hooks":{"prestart":[{"path":"/usr/bin/true"}]},"linux":{"namespaces":[{"type":"pid"}]}}
             """
         var shared: [(String, Bool)] = []
-        let spec = try GuestSpec(configJSON: Array(config.utf8), guestRootfs: "/run/guestkit/share/rootfs") { path, recursive in
+        let spec = try GuestSpec(configJSON: Array(config.utf8), guestRootfs: "/run/guestkit/share/rootfs", hostHostname: "host-a") { path, recursive in
             shared.append((path, recursive))
             return "/run/guestkit/share/mounts/\(shared.count - 1)"
         }
@@ -33,6 +33,19 @@ struct GuestSpecTests {
         #expect(mounts[1]["options"] == .strings(["rbind", "ro"]))
         #expect(mounts[2]["source"] == .string("/run/guestkit/share/mounts/1"))
         #expect(spec.notes.contains { $0.contains("hooks left out") })
+        #expect(value["hostname"] == nil, "no UTS namespace of its own: the hostname is not the shim's to set")
+    }
+
+    @Test(arguments: [
+        (#"{"linux":{"namespaces":[{"type":"uts"}]}}"#, "host-a"),
+        (#"{"hostname":"","linux":{"namespaces":[{"type":"uts","path":""}]}}"#, "host-a"),
+        (#"{"hostname":"mine","linux":{"namespaces":[{"type":"uts"}]}}"#, "mine"),
+        (#"{"linux":{"namespaces":[{"type":"uts","path":"/proc/1/ns/uts"}]}}"#, nil),
+    ] as [(String, String?)])
+    func aNewUTSNamespaceShowsTheHostsHostname(config: String, expected: String?) throws {
+        let spec = try GuestSpec(configJSON: Array(config.utf8), guestRootfs: "/r", hostHostname: "host-a") { _, _ in "/g" }
+        let value = try JSONValue.parse(spec.json)
+        #expect(value["hostname"] == expected.map { .string($0) })
     }
 
     @Test(arguments: [
@@ -43,7 +56,7 @@ struct GuestSpecTests {
     ])
     func refuses(config: String, message: String) {
         #expect {
-            try GuestSpec(configJSON: Array(config.utf8), guestRootfs: "/r") { _, _ in "/g" }
+            try GuestSpec(configJSON: Array(config.utf8), guestRootfs: "/r", hostHostname: "host-a") { _, _ in "/g" }
         } throws: { error in
             "\(error)".contains(message)
         }
