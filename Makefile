@@ -4,6 +4,7 @@
 #   TEST_PREREQS     targets `make test` needs before `swift test` (kernels, images, release binaries)
 #   TEST_ENV         VAR=value pairs exported to `swift test`
 #   EXTRA_TESTS      targets run after `swift test` (tests not written in Swift)
+#   SERIAL_SUITES    Swift test suites that boot QEMU (or build a kernel): each runs alone, after the rest
 #   BENCHES          targets `make bench` runs, each printing its figures
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -20,6 +21,7 @@ DEBIAN_PACKAGES := build-essential pkg-config libkmod-dev libblkid-dev kmod util
 TEST_PREREQS :=
 TEST_ENV :=
 EXTRA_TESTS :=
+SERIAL_SUITES :=
 BENCHES :=
 
 include $(sort $(wildcard make/*.mk))
@@ -45,10 +47,10 @@ release: deps ## Release builds of the guest binaries and host tools, Swift stdl
 	@# build uses the same flags (host tools too), or each switch re-plans and relinks the whole build.
 	@for p in $(GUEST_PRODUCTS) $(HOST_PRODUCTS); do echo "release: $$p"; $(SWIFT) build -c release --static-swift-stdlib --product $$p; done
 
-test: deps $(TEST_PREREQS) ## Every test: Swift tests (unit, namespaces, real kernel and QEMU), then the others
+test: deps $(TEST_PREREQS) ## Every test: Swift tests (unit, namespaces, then each QEMU suite alone), then the others; prints each suite's time
 	$(SWIFT) build --build-tests
-	env $(TEST_ENV) $(SWIFT) test --skip-build
-	@for t in $(EXTRA_TESTS); do $(MAKE) --no-print-directory $$t; done
+	env $(TEST_ENV) make/run-suites.sh $(SWIFT) "$(SERIAL_SUITES)"
+	@for t in $(EXTRA_TESTS); do start=$$SECONDS; $(MAKE) --no-print-directory $$t; echo "test-time: $$t $$((SECONDS - start)) s"; done
 
 bench: deps ## Benchmarks: print figures (no assertions)
 	@for b in $(BENCHES); do $(MAKE) --no-print-directory $$b; done

@@ -49,3 +49,5 @@ bench-bridge: deps bridge-guest ## Bridge throughput and connect latency under T
 	$(SWIFT) build -c release --static-swift-stdlib --product guestkit-bench
 	$(RELEASE_DIR)/guestkit-bench bridge --kernel $(BRIDGE_KERNEL_DIR)/vmlinuz \
 	  --initramfs $(BRIDGE_OUT)/initramfs.cpio.gz --bridge $(RELEASE_DIR)/guest-vsock-bridge
+# Suites that boot QEMU or build a kernel: each runs alone (make/run-suites.sh).
+SERIAL_SUITES += BridgeEndToEndTests

@@ -9,3 +9,5 @@ BENCHES += bench-image
 bench-image: release ## Image size and compose time per format for the default guest (init + agent + closure + skeleton)
 	$(SWIFT) build -c release --static-swift-stdlib --product guestkit-bench
 	$(RELEASE_DIR)/guestkit-bench image --init $(RELEASE_DIR)/guest-init --agent $(RELEASE_DIR)/guest-agent
+# Suites that boot QEMU or build a kernel: each runs alone (make/run-suites.sh).
+SERIAL_SUITES += LaunchTests

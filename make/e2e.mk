@@ -38,3 +38,5 @@ guest-image: release kernel debian-kernel ## Compose out/guest/rootfs.img (+ man
 bench-boot: deps guest-image ## Boot figures: QEMU start → first exec and kernel → agent ready (ours vs Debian's kernel), DAX vs page-cache memory, init + agent memory
 	$(SWIFT) build -c release --static-swift-stdlib --product guestkit-bench
 	$(RELEASE_DIR)/guestkit-bench boot --guest-dir $(GUEST_DIR) --debian-kernel $(DEBIAN_KERNEL_DIR)/vmlinuz
+# Suites that boot QEMU or build a kernel: each runs alone (make/run-suites.sh).
+SERIAL_SUITES += OwnKernelTests StockKernelTests ProcessDeathTests

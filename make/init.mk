@@ -21,3 +21,5 @@ init-links: init-release ## Check that release guest-init needs only glibc, libk
 bench-init: init-release ## Benchmark guest-init: start → stand-in agent started (median of 50), idle private dirty memory
 	$(SWIFT) build --product guestkit-bench
 	"$(DEBUG_DIR)/guestkit-bench" init --guest-init "$(RELEASE_DIR)/guest-init" --runs 50
+# Suites that boot QEMU or build a kernel: each runs alone (make/run-suites.sh).
+SERIAL_SUITES += InitramfsBootTests

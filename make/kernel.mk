@@ -22,3 +22,5 @@ kernel: release ## Build the guest kernel (x86_64, all VMMs) into out/kernel: bz
 kernel-bench: deps debian-kernel ## Kernel figures per VMM profile (=y, bzImage, vmlinux, build time) beside Debian's cloud kernel
 	$(SWIFT) build --product guestkit-bench
 	$(DEBUG_DIR)/guestkit-bench kernel --cache-dir $(KERNEL_CACHE) --debian-kernel $(DEBIAN_KERNEL_DIR) $(KERNEL_BENCH_FLAGS)
+# Suites that boot QEMU or build a kernel: each runs alone (make/run-suites.sh).
+SERIAL_SUITES += KernelBootTests KernelInterruptTests
