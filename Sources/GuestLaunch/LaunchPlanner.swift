@@ -88,6 +88,8 @@ public struct LaunchPlanner: Sendable {
     /// The kernel command line for one launch target.
     public func cmdline(for target: LaunchTarget) -> String {
         var args = ["console=ttyS0"]
+        // Before everything else, so a `loglevel=` the caller appends still wins.
+        if options.kernelLog != true { args.append("quiet") }
         if target == .firecracker {
             args += ["reboot=k", "panic=1", "pci=off", "i8042.noaux", "i8042.nomux", "i8042.dumbkbd", "swiotlb=noforce"]
         }
@@ -132,6 +134,7 @@ public struct LaunchPlanner: Sendable {
         var vm = VirtualMachine(kernel: kernelPath, commandLine: cmdline(for: target),
                                 memoryMiB: options.memoryMiB, vcpus: options.vcpus)
         vm.accelerator = options.accel
+        vm.freePageReporting = options.freePageReporting ?? true
         vm.initrd = initrd
         if isInitramfs {
             vm.initrd = imagePath

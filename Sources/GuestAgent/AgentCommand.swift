@@ -1,0 +1,23 @@
+// guest-agent's command line: parse it, then serve guestkit.v1.Agent until SIGTERM. Shared by the
+// guest-agent executable and the guest-init-agent multi-call binary.
+import GuestSys
+
+/// guest-agent's `main`: parses the arguments (without argv[0]) and runs the agent; never returns.
+public enum AgentCommand {
+    public static func main(_ arguments: [String]) -> Never {
+        let options: AgentOptions
+        do {
+            options = try AgentOptions(arguments: arguments)
+        } catch {
+            try? FileDescriptor.standardError.writeAll(error.isHelp ? error.description + "\n" : "guest-agent: \(error)\n")
+            Processes.exitImmediately(error.isHelp ? 0 : 2)
+        }
+        do {
+            try Agent(options: options).run()
+        } catch {
+            try? FileDescriptor.standardError.writeAll("guest-agent: \(error)\n")
+            Processes.exitImmediately(1)
+        }
+        Processes.exitImmediately(0)
+    }
+}
