@@ -35,6 +35,8 @@ struct DensityBench: ParsableCommand {
     @Option(help: "MiB the free-page-reporting check fills and frees.") var reportingMebibytes: Int = 64
     @Option(help: "Exec round trips timed in the first guest.") var execs: Int = 100
     @Option(help: "Scratch directory for sockets and consoles (short: Unix socket paths).") var scratch: String = "/tmp/gk-density"
+    @Option(name: .customLong("append"), help: "Append a kernel parameter for every guest (repeatable; e.g. page_reporting.page_reporting_order=8).")
+    var appends: [String] = []
 
     func validate() throws {
         guard guests >= 1, concurrentBoots >= 1, memory >= 64 else {
@@ -57,7 +59,9 @@ struct DensityBench: ParsableCommand {
 
     struct GuestFigures {
         var guestRAM: UInt64
+        /// QEMU's and the bridge's own memory (Pss), TCG's translation buffer apart.
         var qemuOwn: UInt64
+        var translationBuffer: UInt64
         var imageMapping: UInt64
         var bootSeconds: Double
     }
@@ -68,7 +72,8 @@ struct DensityBench: ParsableCommand {
         var imagePageCache: UInt64
         var reporting: ReportingFigures?
         var execMilliseconds: [Double]
-        var total: UInt64 { guests.reduce(0) { $0 + $1.guestRAM + $1.qemuOwn } + imagePageCache }
+        /// What the host holds for the N guests: guest RAM, VMM memory (TCG's buffer included) and the image's cache.
+        var total: UInt64 { guests.reduce(0) { $0 + $1.guestRAM + $1.qemuOwn + $1.translationBuffer } + imagePageCache }
     }
 
     struct ReportingFigures {
@@ -105,6 +110,7 @@ struct DensityBench: ParsableCommand {
                 request.overrides.memoryMiB = memory
                 request.overrides.guestCID = UInt32(3 + index)
                 request.overrides.rootOnBlockDevice = onBlockDevice
+                request.overrides.appends = appends
                 return try RunningGuest(request)
             }
             for guest in started {
@@ -122,8 +128,8 @@ struct DensityBench: ParsableCommand {
             let memory = try QemuMemory(pid: guest.guest.qemuPID, imagePath: image)
             // The bridge maps the same guest RAM (not counted twice); its own pages count with QEMU's.
             let bridge = try guest.guest.bridgePID.map { try QemuMemory(pid: $0, imagePath: image).own } ?? 0
-            return GuestFigures(guestRAM: memory.guestRAM, qemuOwn: memory.own + bridge, imageMapping: memory.imageMapping,
-                                bootSeconds: guest.bootSeconds)
+            return GuestFigures(guestRAM: memory.guestRAM, qemuOwn: memory.other + bridge, translationBuffer: memory.translationBuffer,
+                                imageMapping: memory.imageMapping, bootSeconds: guest.bootSeconds)
         }
         let pageCache = try imagePageCache(image)
         var execTimes: [Double] = []
@@ -151,43 +157,58 @@ struct DensityBench: ParsableCommand {
         if filledExit != 0 { print("  warning: filling \(reportingMebibytes) MiB of tmpfs exited \(filledExit)") }
         let filled = try QemuMemory(pid: pid, imagePath: nil).guestRAM
         _ = try run(guest.client, ["sh", "-c", "rm -f \(mount)/fill && umount \(mount)"])
+        // The guest reports 2 s after a free at the earliest (PAGE_REPORTING_DELAY), longer under TCG: read for at
+        // least 15 s, then until the figure has not fallen for 5 s (at most a minute).
         var after = filled
         var stable = 0
-        for _ in 0..<60 where stable < 3 {
+        for second in 1...60 {
             Thread.sleep(forTimeInterval: 1)
             let now = try QemuMemory(pid: pid, imagePath: nil).guestRAM
             stable = now >= after ? stable + 1 : 0
             after = min(after, now)
+            if second >= 15 && stable >= 5 { break }
         }
         return ReportingFigures(before: before, filled: filled, after: after)
     }
 
     // MARK: Host-side readings
 
-    /// QEMU's resident memory split into guest RAM (the memfd backend), its mapping of the rootfs image, and
-    /// the rest (its own), from /proc/PID/smaps.
+    /// A VMM process's memory from /proc/PID/smaps: guest RAM (resident pages of the memfd backend `mem`), its
+    /// mapping of the rootfs image (resident pages of the pmem backend), TCG's translation buffer (anonymous
+    /// executable mappings: emulation only, absent under KVM) and the rest. The rest is counted by Pss, so
+    /// the pages N QEMUs share (their binary, libraries) add up to one copy over N guests, not N.
     struct QemuMemory {
         var guestRAM: UInt64 = 0
         var imageMapping: UInt64 = 0
-        var total: UInt64 = 0
-        var own: UInt64 { total - min(total, guestRAM + imageMapping) }
+        var translationBuffer: UInt64 = 0
+        var other: UInt64 = 0
+        var own: UInt64 { translationBuffer + other }
 
         init(pid: pid_t, imagePath: String?) throws {
             let text = try FileSystem.readText("/proc/\(pid)/smaps")
-            var current = ""
+            enum Kind { case guestRAM, image, translation, other }
+            var kind = Kind.other
             for line in text.split(separator: "\n") {
                 let words = line.split(separator: " ", omittingEmptySubsequences: true)
                 guard let first = words.first else { continue }
-                if first.contains("-") && !first.hasSuffix(":") {
+                if !first.hasSuffix(":"), first.contains("-"), words.count >= 5 {
                     // A mapping header: address perms offset dev inode [path…]
-                    current = words.count > 5 ? words[5...].joined(separator: " ") : ""
+                    let path = words.count > 5 ? words[5...].joined(separator: " ") : ""
+                    if path.hasPrefix("/memfd:mem") { kind = .guestRAM }
+                    else if let imagePath, path == imagePath { kind = .image }
+                    else if path.isEmpty && words[1].contains("x") { kind = .translation }
+                    else { kind = .other }
                     continue
                 }
-                guard first == "Rss:", words.count >= 2, let kib = UInt64(words[1]) else { continue }
+                guard words.count >= 2, let kib = UInt64(words[1]) else { continue }
                 let bytes = kib * 1024
-                total += bytes
-                if current.hasPrefix("/memfd:mem") { guestRAM += bytes }
-                if let imagePath, current == imagePath { imageMapping += bytes }
+                switch (first, kind) {
+                case ("Rss:", .guestRAM): guestRAM += bytes
+                case ("Rss:", .image): imageMapping += bytes
+                case ("Rss:", .translation): translationBuffer += bytes
+                case ("Pss:", .other): other += bytes
+                default: break
+                }
             }
         }
     }
@@ -234,25 +255,29 @@ struct DensityBench: ParsableCommand {
     func report(dax: RunFigures, block: RunFigures) {
         for run in [dax, block] {
             print("  \(run.title): per guest (boot = QEMU start → agent answers, s)")
-            print("    guest   guest RAM   VMM own   image mapped   boot")
+            print("    guest   guest RAM   VMM own (Pss)   TCG buffer   image mapped   boot")
             for (index, guest) in run.guests.enumerated() {
                 print("    g\(index)".padding(toLength: 9, withPad: " ", startingAt: 0)
-                      + mib(guest.guestRAM).leftPad(9) + mib(guest.qemuOwn).leftPad(11) + mib(guest.imageMapping).leftPad(15)
-                      + String(format: "%7.1f", guest.bootSeconds))
+                      + mib(guest.guestRAM).leftPad(9) + mib(guest.qemuOwn).leftPad(16) + mib(guest.translationBuffer).leftPad(13)
+                      + mib(guest.imageMapping).leftPad(15) + String(format: "%7.1f", guest.bootSeconds))
             }
         }
         func median(_ values: [UInt64]) -> UInt64 { values.sorted()[values.count / 2] }
-        print("  side by side (MiB)                      DAX (pmem)   virtio-blk   DAX / blk")
+        print("  side by side (MiB)" + "DAX (pmem)".leftPad(41) + "virtio-blk".leftPad(13) + "DAX / blk".leftPad(12))
         func row(_ name: String, _ a: UInt64, _ b: UInt64) {
-            print("    " + name.padding(toLength: 36, withPad: " ", startingAt: 0) + mib(a).leftPad(11) + mib(b).leftPad(13)
+            print("    " + name.padding(toLength: 44, withPad: " ", startingAt: 0) + mib(a).leftPad(11) + mib(b).leftPad(13)
                   + (b == 0 ? "        -" : String(format: "%12.2f", Double(a) / Double(b))))
         }
         row("guest RAM per guest (median)", median(dax.guests.map(\.guestRAM)), median(block.guests.map(\.guestRAM)))
-        row("QEMU + bridge own per guest (median)", median(dax.guests.map(\.qemuOwn)), median(block.guests.map(\.qemuOwn)))
+        row("QEMU + bridge own (Pss) per guest (median)", median(dax.guests.map(\.qemuOwn)), median(block.guests.map(\.qemuOwn)))
         row("guest RAM, \(guests) guests", dax.guests.reduce(0) { $0 + $1.guestRAM }, block.guests.reduce(0) { $0 + $1.guestRAM })
         row("QEMU + bridge own, \(guests) guests", dax.guests.reduce(0) { $0 + $1.qemuOwn }, block.guests.reduce(0) { $0 + $1.qemuOwn })
+        row("TCG translation buffers, \(guests) guests", dax.guests.reduce(0) { $0 + $1.translationBuffer },
+            block.guests.reduce(0) { $0 + $1.translationBuffer })
         row("rootfs page cache (host, shared)", dax.imagePageCache, block.imagePageCache)
         row("host total, \(guests) guests", dax.total, block.total)
+        let withoutTCG = { (run: RunFigures) in run.total - run.guests.reduce(0) { $0 + $1.translationBuffer } }
+        row("host total without TCG buffers (as KVM)", withoutTCG(dax), withoutTCG(block))
         let perGuest = median(dax.guests.map(\.guestRAM))
         print("  goals: DAX guest RAM per idle guest \(mib(perGuest)) ≤ 20 MiB: \(perGuest <= 20 << 20 ? "met" : "MISSED");"
               + String(format: " DAX total / virtio-blk total %.2f (goal: well under 1)", Double(dax.total) / Double(max(block.total, 1))))
