@@ -10,11 +10,20 @@ let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
 /// statically and `-lstdc++` finds StaticLink/libstdc++.a (a link to gcc's static archive) before the
 /// shared one, because clang puts user -L directories ahead of its own. Where that link dangles (no
 /// gcc 12), the linker skips it and the shared libstdc++ is used as before.
-let guestInitLinking: [LinkerSetting] = [
+/// The guest binaries link the same way (the agent too, so the image carries no libstdc++ or libgcc_s).
+/// Also: a position-dependent executable (no 1 MiB of relative relocations to store and apply at every start)
+/// that exports no symbols (nothing loads it as a library).
+let guestLinking: [LinkerSetting] = [
     .unsafeFlags(["-Xclang-linker", "-static-libgcc",
-                  "-Xclang-linker", "-L\(Context.packageDirectory)/Sources/guest-init/StaticLink"],
+                  "-Xclang-linker", "-L\(Context.packageDirectory)/Sources/guest-init/StaticLink",
+                  "-Xclang-linker", "-no-pie", "-Xlinker", "--no-export-dynamic"],
                  .when(configuration: .release)),
 ]
+
+/// Code that runs in the guest is optimised for size in release builds: its bytes are read at every boot
+/// and mapped in every guest, and it spends its time in system calls, not loops (docs/density.md has the
+/// figures). Host-only code keeps -O.
+let guestCode: [SwiftSetting] = strict + [.unsafeFlags(["-Osize"], .when(configuration: .release))]
 
 let package = Package(
     name: "GuestKit",
@@ -22,6 +31,7 @@ let package = Package(
     products: [
         .executable(name: "guest-init", targets: ["guest-init"]),
         .executable(name: "guest-agent", targets: ["guest-agent"]),
+        .executable(name: "guest-init-agent", targets: ["guest-init-agent"]),
         .executable(name: "guestctl", targets: ["guestctl"]),
         .executable(name: "compose-guest", targets: ["compose-guest"]),
         .executable(name: "guest-vsock-bridge", targets: ["guest-vsock-bridge"]),
@@ -42,19 +52,20 @@ let package = Package(
     targets: [
         // C that Swift cannot reach: variadic ioctl/fcntl, CMSG macros, fork+exec child setup, port I/O.
         .target(name: "CGuestShim"),
-        .systemLibrary(name: "CKmod", pkgConfig: "libkmod", providers: [.apt(["libkmod-dev"])]),
+        // libkmod's API bound with dlopen (libkmod.h from libkmod-dev), so guest-init links no libkmod.
+        .target(name: "CKmod"),
         .systemLibrary(name: "CBlkid", pkgConfig: "blkid", providers: [.apt(["libblkid-dev"])]),
         .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
 
         // The only code that calls Linux directly.
-        .target(name: "GuestSys", dependencies: ["CGuestShim"], swiftSettings: strict),
+        .target(name: "GuestSys", dependencies: ["CGuestShim"], swiftSettings: guestCode),
         // JSON without Foundation: OCI specs, container state, boot.json (bounded, fuzzed).
-        .target(name: "GuestJSON", swiftSettings: strict),
+        .target(name: "GuestJSON", swiftSettings: guestCode),
 
         // PID 1.
-        .target(name: "GuestInit", dependencies: ["GuestSys", "CKmod", "CBlkid"], swiftSettings: strict),
+        .target(name: "GuestInit", dependencies: ["GuestSys", "CKmod", "CBlkid"], swiftSettings: guestCode),
         .executableTarget(name: "guest-init", dependencies: ["GuestInit"], exclude: ["StaticLink"],
-                          swiftSettings: strict, linkerSettings: guestInitLinking),
+                          swiftSettings: guestCode, linkerSettings: guestLinking),
 
         // Wire: generated protobuf code, then ttRPC framing and dispatch (no OS calls).
         .target(name: "GuestProto", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
@@ -64,12 +75,16 @@ let package = Package(
 
         // OCI containers: the spec, the creation recipe (parent and container init), cgroups, seccomp, hooks.
         .target(name: "GuestContainer", dependencies: ["GuestSys", "CGuestShim", "CSeccomp", "GuestJSON"],
-                swiftSettings: strict),
+                swiftSettings: guestCode),
 
         // The agent inside the guest.
         .target(name: "GuestAgent", dependencies: ["GuestSys", "GuestJSON", "GuestContainer", "TTRPC", "GuestProto"],
-                swiftSettings: strict),
-        .executableTarget(name: "guest-agent", dependencies: ["GuestAgent", "GuestContainer", "GuestSys"], swiftSettings: strict),
+                swiftSettings: guestCode),
+        .executableTarget(name: "guest-agent", dependencies: ["GuestAgent", "GuestContainer", "GuestSys"], swiftSettings: guestCode,
+                          linkerSettings: guestLinking),
+        // Both in one executable for guest images (one Swift runtime); the name it runs under chooses.
+        .executableTarget(name: "guest-init-agent", dependencies: ["GuestInit", "GuestAgent"], swiftSettings: guestCode,
+                          linkerSettings: guestLinking),
 
         // Host side: client library and CLI.
         .target(name: "GuestClient", dependencies: ["GuestSys", "TTRPC", "GuestProto",

@@ -11,6 +11,9 @@
 // - 9p shares are `-fsdev local,…,security_model=passthrough,multidevs=remap` plus `virtio-9p-pci` (or
 //   `virtio-9p-device` on microvm); NICs `-netdev tap,…,script=no,downscript=no` plus `virtio-net-pci`
 //   (`virtio-net-device`).
+// - Free page reporting is `virtio-balloon-pci,free-page-reporting=on` (`virtio-balloon-device` on microvm):
+//   QEMU discards each reported range from the guest-RAM backend (a hole punched in the memfd), so the
+//   host's resident memory follows what the guest holds; the balloon itself is never inflated.
 
 /// QEMU's machine type for a micro-VM.
 public enum QemuMachineType: String, Sendable, CaseIterable {
@@ -63,6 +66,9 @@ public enum QemuCommand {
             case .kernel:
                 argv += ["-device", q35 ? "vhost-vsock-pci,guest-cid=\(vsock.guestCID)" : "vhost-vsock-device,guest-cid=\(vsock.guestCID)"]
             }
+        }
+        if vm.freePageReporting {
+            argv += ["-device", "\(q35 ? "virtio-balloon-pci" : "virtio-balloon-device"),free-page-reporting=on"]
         }
         for (index, share) in vm.shares.enumerated() {
             argv += ["-fsdev", "local,id=fs\(index),path=\(share.hostPath),security_model=passthrough,multidevs=remap"

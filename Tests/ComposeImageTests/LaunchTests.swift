@@ -39,7 +39,7 @@ struct LaunchTests {
         #expect(Self.value(after: "-chardev", in: argv) == "socket,id=vsock0,path=\(image).vsock.vhost")
         #expect(Self.value(after: "-device", in: argv, containing: "vsock") == "vhost-user-vsock-pci,chardev=vsock0")
         let append = try #require(Self.value(after: "-append", in: argv))
-        #expect(append == "console=ttyS0 root=/dev/pmem0 rootfstype=ext4 rootflags=dax ro guest.agent=/sbin/guest-agent guest.agent_port=1024")
+        #expect(append == "console=ttyS0 quiet root=/dev/pmem0 rootfstype=ext4 rootflags=dax ro guest.agent=/sbin/guest-agent guest.agent_port=1024")
         let bridge = try Self.argv(["--vmm", "vsock-bridge", "--manifest", image + ".manifest.json"])
         #expect(bridge == ["guest-vsock-bridge", "--socket", image + ".vsock.vhost", "--uds", image + ".vsock", "--guest-cid", "3"])
     }
@@ -178,7 +178,7 @@ struct LaunchTests {
         let initrd = try Self.daxProbeInitramfs(in: scratch)
         // vsock none: the bridge (another part) is not running here; everything else is the printed line.
         let argv = try Self.argv(["--vmm", "qemu", "--manifest", image + ".manifest.json", "--vsock", "none", "--initrd", initrd,
-                                  "--append", "rdinit=/init"])
+                                  "--append", "rdinit=/init", "--kernel-log"])
         let run = try Self.runQEMU(argv, seconds: 240)
         #expect(run.status == 0, "QEMU exited \(run.status); console:\n\(run.stdout.suffix(3000))\n\(run.stderr)")
         #expect(run.stdout.contains("Command line: console=ttyS0 root=/dev/pmem0 rootfstype=ext4 rootflags=dax ro"))
@@ -203,7 +203,7 @@ struct LaunchTests {
         try ImageTest.composeDefault(["--kernel", vmlinux, "-o", image])
         let initrd = try Self.daxProbeInitramfs(in: scratch, device: "/dev/vda", options: "ro", end: "reboot -f")
         let argv = try Self.argv(["--vmm", "qemu", "--machine", "microvm", "--manifest", image + ".manifest.json", "--vsock", "none",
-                                  "--kernel", vmlinux, "--initrd", initrd, "--append", "rdinit=/init"])
+                                  "--kernel", vmlinux, "--initrd", initrd, "--append", "rdinit=/init", "--kernel-log"])
         let run = try Self.runQEMU(argv, seconds: 240)
         #expect(run.status == 0, "QEMU exited \(run.status): \(run.stderr)\n\(run.stdout.suffix(2000))")
         #expect(run.stdout.contains("Command line: console=ttyS0 root=/dev/vda rootfstype=ext4 ro"))
