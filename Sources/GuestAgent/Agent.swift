@@ -47,7 +47,10 @@ public final class Agent: PollTarget {
         supervisor = try ProcessSupervisor(loop: loop, router: router, calls: server, limits: options.limits)
         containers = try ContainerSupervisor(loop: loop, processes: supervisor, router: router, calls: server)
         initChannel = InitChannel.adopt()
-        if initChannel != nil && Processes.parentID == 1 { AgentProtection.apply() }
+        if initChannel != nil && Processes.parentID == 1 {
+            AgentProtection.apply()
+            supervisor.childOOMScoreAdjustment = 0
+        }
         service = AgentService(options: options, supervisor: supervisor, containers: containers, router: router,
                                initChannel: initChannel)
         server.methods = service.methodTable()

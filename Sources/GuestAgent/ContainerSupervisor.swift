@@ -222,7 +222,8 @@ final class ContainerSupervisor {
     private func runHooks(_ phases: [(HookPhase, [HookSpec])], container: ManagedContainer, status: GuestContainer.ContainerStatus,
                           done: @escaping (String?) -> Void) {
         do throws(AgentError) {
-            guard let helper = try HookHelperProcess.start(phases, state: container.state(status), devNull: processes.devNull) else {
+            guard let helper = try HookHelperProcess.start(phases, state: container.state(status), devNull: processes.devNull,
+                                                           oomScoreAdjustment: processes.childOOMScoreAdjustment) else {
                 done(nil)
                 return
             }

@@ -9,7 +9,8 @@ final class HookHelperProcess {
     private let stderr: FileDescriptor
 
     /// Starts the helper; nil when there are no hooks to run.
-    static func start(_ phases: [(HookPhase, [HookSpec])], state: ContainerState, devNull: FileDescriptor) throws(AgentError) -> HookHelperProcess? {
+    static func start(_ phases: [(HookPhase, [HookSpec])], state: ContainerState, devNull: FileDescriptor,
+                      oomScoreAdjustment: Int32?) throws(AgentError) -> HookHelperProcess? {
         let phases = phases.filter { !$0.1.isEmpty }
         guard !phases.isEmpty else { return nil }
         let request = HookHelper.request(phases, state: state)
@@ -32,6 +33,9 @@ final class HookHelperProcess {
         }
         input.readEnd.closeQuietly()
         errors.writeEnd.closeQuietly()
+        if let oomScoreAdjustment {
+            try? Processes.setOOMScoreAdjustment(of: pid, oomScoreAdjustment)
+        }
         // A request larger than the pipe would block the loop: it is written from here only when it fits.
         _ = try? input.writeEnd.setPipeSize(Int32(min(max(request.count + 4096, 65536), 1 << 20)))
         try? input.writeEnd.setNonBlocking()

@@ -39,6 +39,9 @@ final class ProcessSupervisor: PollTarget {
         let workingDirectory: String
     }
     let limits: AgentLimits
+    /// The oom_score_adj of what the agent starts: 0 once the agent protected itself at -1000 (its own
+    /// score must not reach the host's processes); nil: inherited.
+    var childOOMScoreAdjustment: Int32?
 
     init(loop: EventLoop, router: StdioRouter, calls: CallAnswering, limits: AgentLimits = AgentLimits()) throws(SysError) {
         self.loop = loop
@@ -143,6 +146,11 @@ final class ProcessSupervisor: PollTarget {
         process.starting = false
         switch outcome {
         case .success:
+            if let score = childOOMScoreAdjustment {
+                // After the exec: until then the child shares the agent's memory, and with it the score. It
+                // fails only for a process that already ended.
+                try? Processes.setOOMScoreAdjustment(of: process.pid, score)
+            }
             var response = Guestkit_V1_StartProcessResponse()
             response.id = process.id
             response.pid = process.pid

@@ -148,6 +148,12 @@ public enum Processes {
 
     /// prlimit(2) on another process (the parent sets a container's limits: inside a new user namespace
     /// the container could not raise its own).
+    /// Writes `/proc/<pid>/oom_score_adj`. Only once `pid` exec'd: a child still sharing its parent's memory
+    /// (a CLONE_VM spawn) would change the parent's score with its own.
+    public static func setOOMScoreAdjustment(of pid: pid_t, _ score: Int32) throws(SysError) {
+        try FileSystem.writeFile("/proc/\(pid)/oom_score_adj", String(score) + "\n")
+    }
+
     public static func setLimit(of pid: pid_t, _ resource: Int32, soft: UInt64, hard: UInt64) throws(SysError) {
         try sys("prlimit", ["\(pid)", "\(resource)", "\(soft)", "\(hard)"]) { gk_prlimit(pid, resource, soft, hard) }
     }

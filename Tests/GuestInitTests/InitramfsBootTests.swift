@@ -38,9 +38,18 @@ struct InitramfsBootTests {
             try fm.createDirectory(atPath: tree + "/" + directory, withIntermediateDirectories: true)
         }
         try fm.copyItem(atPath: BuiltProducts.path("guest-init"), toPath: tree + "/init")
-        let ldd = try Command.run(["ldd", BuiltProducts.path("guest-init")])
-        try #require(ldd.succeeded, "\(ldd)")
-        for line in ldd.stdout.split(separator: "\n") {
+        // guest-init opens libkmod with dlopen (it is no DT_NEEDED of guest-init): the library and its own
+        // closure go in too, as compose-guest adds them to an image with modules.
+        let cache = try Command.run(["ldconfig", "-p"])
+        let libkmod = try #require(cache.stdout.split(separator: "\n").first { $0.contains("libkmod.so.2 (") && $0.contains("x86-64") }?
+            .components(separatedBy: "=> ").last, "libkmod.so.2 is not in ldconfig's cache (Debian: libkmod2)")
+        var closure = "\t" + libkmod + "\n"
+        for binary in [BuiltProducts.path("guest-init"), libkmod] {
+            let ldd = try Command.run(["ldd", binary])
+            try #require(ldd.succeeded, "\(ldd)")
+            closure += ldd.stdout
+        }
+        for line in closure.split(separator: "\n") {
             let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
             guard let library = words.first(where: { $0.hasPrefix("/") }).map(String.init) else { continue }
             let target = tree + library
