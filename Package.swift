@@ -43,6 +43,7 @@ let package = Package(
         .target(name: "CGuestShim"),
         .systemLibrary(name: "CKmod", pkgConfig: "libkmod", providers: [.apt(["libkmod-dev"])]),
         .systemLibrary(name: "CBlkid", pkgConfig: "blkid", providers: [.apt(["libblkid-dev"])]),
+        .systemLibrary(name: "CMnl", pkgConfig: "libmnl", providers: [.apt(["libmnl-dev"])]),
 
         // The only code that calls Linux directly.
         .target(name: "GuestSys", dependencies: ["CGuestShim"], swiftSettings: strict),
@@ -58,8 +59,13 @@ let package = Package(
         .target(name: "TTRPC", dependencies: ["GuestProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 swiftSettings: strict),
 
+        // Container networking over rtnetlink (libmnl): interfaces, addresses, routes and neighbours read and
+        // changed all-or-nothing, and a container's resolv.conf, hosts and hostname files. The agent serves it;
+        // the host reads a container's network namespace with it.
+        .target(name: "GuestNetwork", dependencies: ["GuestSys", "CMnl", "GuestProto"], swiftSettings: strict),
+
         // The agent inside the guest.
-        .target(name: "GuestAgent", dependencies: ["GuestSys", "TTRPC", "GuestProto"], swiftSettings: strict),
+        .target(name: "GuestAgent", dependencies: ["GuestSys", "TTRPC", "GuestProto", "GuestNetwork"], swiftSettings: strict),
         .executableTarget(name: "guest-agent", dependencies: ["GuestAgent", "GuestSys"], swiftSettings: strict),
 
         // Host side: client library and CLI.
@@ -75,6 +81,10 @@ let package = Package(
         // a deadline, killed with its whole group on every way out), and SHA-256 digests.
         .target(name: "HostProcess", dependencies: ["GuestSys", "CGuestShim"], swiftSettings: strict),
         .target(name: "ContentHash", dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+                swiftSettings: strict),
+        // Host side of container networking: a container's network namespace carried into its VM (taps, tc
+        // redirects, the guest's configuration), for the containerd shim.
+        .target(name: "HostNetwork", dependencies: ["GuestNetwork", "GuestClient", "GuestLaunch", "GuestProto", "GuestSys", "HostProcess"],
                 swiftSettings: strict),
 
         // Image baking: kernel config and build, rootfs images and their manifests.
@@ -138,6 +148,12 @@ let package = Package(
                     swiftSettings: strict),
         .testTarget(name: "VsockBridgeTests", dependencies: ["VsockBridge", "GuestSys", "GuestTestSupport"],
                     exclude: ["Fixtures"], swiftSettings: strict),
+        .testTarget(name: "GuestNetworkTests", dependencies: ["GuestNetwork", "HostNetwork", "GuestClient", "GuestProto", "GuestSys",
+                                                              "GuestTestSupport", "TTRPC"],
+                    swiftSettings: strict),
+        .testTarget(name: "HostNetworkTests", dependencies: ["HostNetwork", "GuestNetwork", "GuestLaunch", "GuestProto", "GuestSys",
+                                                             "GuestTestSupport"],
+                    swiftSettings: strict),
         .testTarget(name: "EndToEndTests", dependencies: ["GuestLaunch", "GuestClient", "GuestProto", "GuestSys", "GuestTestSupport", "ComposeImage"],
                     swiftSettings: strict),
     ]

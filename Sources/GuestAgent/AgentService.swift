@@ -67,6 +67,7 @@ final class AgentService {
             try initChannel.requestShutdown(reboot: request.reboot)
             return Guestkit_V1_ShutdownResponse()
         }
+        NetworkMethods.register(in: &methods, service: s)
         return methods
     }
 }
