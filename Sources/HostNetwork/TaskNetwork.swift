@@ -104,6 +104,9 @@ public final class TaskNetwork: @unchecked Sendable {
                 tap.name = name
                 tap.mtu = link.mtu
                 tap.up = true
+                // No IPv6 of its own on the tap: its link-local address, MLD reports and router solicitations
+                // would go to the guest. (No such file: the host has no IPv6 at all.)
+                try? FileSystem.writeFile("/proc/sys/net/ipv6/conf/\(name)/disable_ipv6", "1\n")
                 do throws(NetworkError) { _ = try InterfaceConfiguration.configure(tap) } catch {
                     throw TaskNetworkError.network("setting up \(name) in \(namespacePath)", error)
                 }

@@ -24,15 +24,17 @@ public final class RunningAgent: @unchecked Sendable {
     ///   - withInitChannel: pass the control socket (GUESTKIT_INIT_FD); false runs it as on a plain host.
     ///   - bootJSON: written to the boot file the agent reads; nil leaves the file absent.
     ///   - binary: the agent to run; the built product beside the tests by default.
+    ///   - launcher: a command the agent runs under (`nsenter --net=PATH --`: in a scratch network namespace).
     public init(withInitChannel: Bool = true, bootJSON: String? = nil,
-                binary: String = BuiltProducts.path("guest-agent")) throws {
+                binary: String = BuiltProducts.path("guest-agent"), launcher: [String] = []) throws {
         scratch = try ScratchDirectory("agent")
         socketPath = scratch.file("agent.sock")
         logPath = scratch.file("agent.log")
         let bootFile = scratch.file("boot.json")
         if let bootJSON { try bootJSON.write(toFile: bootFile, atomically: true, encoding: .utf8) }
 
-        var command = ChildCommand(binary, ["--listen", "unix:" + socketPath, "--boot-file", bootFile],
+        let argv = launcher + [binary, "--listen", "unix:" + socketPath, "--boot-file", bootFile]
+        var command = ChildCommand(argv[0], Array(argv.dropFirst()),
                                    environment: ["PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"])
         command.output = .file(logPath, append: false)
         command.error = .standardOutput
