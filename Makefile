@@ -14,7 +14,7 @@ SWIFT ?= swift
 OUT ?= $(CURDIR)/out
 RELEASE_DIR = $(shell $(SWIFT) build -c release --show-bin-path 2>/dev/null)
 DEBUG_DIR = $(shell $(SWIFT) build --show-bin-path 2>/dev/null)
-GUEST_PRODUCTS := guest-init guest-agent
+GUEST_PRODUCTS := guest-init guest-agent guest-init-agent
 HOST_PRODUCTS := guestctl compose-guest guest-vsock-bridge
 
 DEBIAN_PACKAGES := build-essential pkg-config libkmod-dev libblkid-dev kmod util-linux e2fsprogs cpio zstd

@@ -10,11 +10,20 @@ let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
 /// statically and `-lstdc++` finds StaticLink/libstdc++.a (a link to gcc's static archive) before the
 /// shared one, because clang puts user -L directories ahead of its own. Where that link dangles (no
 /// gcc 12), the linker skips it and the shared libstdc++ is used as before.
-let guestInitLinking: [LinkerSetting] = [
+/// The guest binaries link the same way (the agent too, so the image carries no libstdc++ or libgcc_s).
+/// Also: a position-dependent executable (no 1 MiB of relative relocations to store and apply at every start)
+/// that exports no symbols (nothing loads it as a library).
+let guestLinking: [LinkerSetting] = [
     .unsafeFlags(["-Xclang-linker", "-static-libgcc",
-                  "-Xclang-linker", "-L\(Context.packageDirectory)/Sources/guest-init/StaticLink"],
+                  "-Xclang-linker", "-L\(Context.packageDirectory)/Sources/guest-init/StaticLink",
+                  "-Xclang-linker", "-no-pie", "-Xlinker", "--no-export-dynamic"],
                  .when(configuration: .release)),
 ]
+
+/// Code that runs in the guest is optimised for size in release builds: its bytes are read at every boot
+/// and mapped in every guest, and it spends its time in system calls, not loops (docs/density.md has the
+/// figures). Host-only code keeps -O.
+let guestCode: [SwiftSetting] = strict + [.unsafeFlags(["-Osize"], .when(configuration: .release))]
 
 let package = Package(
     name: "GuestKit",
@@ -22,10 +31,12 @@ let package = Package(
     products: [
         .executable(name: "guest-init", targets: ["guest-init"]),
         .executable(name: "guest-agent", targets: ["guest-agent"]),
+        .executable(name: "guest-init-agent", targets: ["guest-init-agent"]),
         .executable(name: "guestctl", targets: ["guestctl"]),
         .executable(name: "compose-guest", targets: ["compose-guest"]),
         .executable(name: "guest-vsock-bridge", targets: ["guest-vsock-bridge"]),
         .executable(name: "guestkit-bench", targets: ["guestkit-bench"]),
+        .executable(name: "containerd-shim-guestkit-v1", targets: ["containerd-shim-guestkit-v1"]),
         .library(name: "GuestClient", targets: ["GuestClient"]),
     ],
     dependencies: [
@@ -41,17 +52,21 @@ let package = Package(
     targets: [
         // C that Swift cannot reach: variadic ioctl/fcntl, CMSG macros, fork+exec child setup, port I/O.
         .target(name: "CGuestShim"),
-        .systemLibrary(name: "CKmod", pkgConfig: "libkmod", providers: [.apt(["libkmod-dev"])]),
+        // libkmod's API bound with dlopen (libkmod.h from libkmod-dev), so guest-init links no libkmod.
+        .target(name: "CKmod"),
         .systemLibrary(name: "CBlkid", pkgConfig: "blkid", providers: [.apt(["libblkid-dev"])]),
+        .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
         .systemLibrary(name: "CMnl", pkgConfig: "libmnl", providers: [.apt(["libmnl-dev"])]),
 
         // The only code that calls Linux directly.
-        .target(name: "GuestSys", dependencies: ["CGuestShim"], swiftSettings: strict),
+        .target(name: "GuestSys", dependencies: ["CGuestShim"], swiftSettings: guestCode),
+        // JSON without Foundation: OCI specs, container state, boot.json (bounded, fuzzed).
+        .target(name: "GuestJSON", swiftSettings: guestCode),
 
         // PID 1.
-        .target(name: "GuestInit", dependencies: ["GuestSys", "CKmod", "CBlkid"], swiftSettings: strict),
+        .target(name: "GuestInit", dependencies: ["GuestSys", "CKmod", "CBlkid"], swiftSettings: guestCode),
         .executableTarget(name: "guest-init", dependencies: ["GuestInit"], exclude: ["StaticLink"],
-                          swiftSettings: strict, linkerSettings: guestInitLinking),
+                          swiftSettings: guestCode, linkerSettings: guestLinking),
 
         // Wire: generated protobuf code, then ttRPC framing and dispatch (no OS calls).
         .target(name: "GuestProto", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
@@ -59,14 +74,22 @@ let package = Package(
         .target(name: "TTRPC", dependencies: ["GuestProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 swiftSettings: strict),
 
+        // OCI containers: the spec, the creation recipe (parent and container init), cgroups, seccomp, hooks.
+        .target(name: "GuestContainer", dependencies: ["GuestSys", "CGuestShim", "CSeccomp", "GuestJSON"],
+                swiftSettings: guestCode),
+
+        // The agent inside the guest.
+        .target(name: "GuestAgent", dependencies: ["GuestSys", "GuestJSON", "GuestContainer", "GuestNetwork", "TTRPC", "GuestProto"],
+                swiftSettings: guestCode),
+        .executableTarget(name: "guest-agent", dependencies: ["GuestAgent", "GuestContainer", "GuestSys"], swiftSettings: guestCode,
+                          linkerSettings: guestLinking),
+        // Both in one executable for guest images (one Swift runtime); the name it runs under chooses.
+        .executableTarget(name: "guest-init-agent", dependencies: ["GuestInit", "GuestAgent"], swiftSettings: guestCode,
+                          linkerSettings: guestLinking),
         // Container networking over rtnetlink (libmnl): interfaces, addresses, routes and neighbours read and
         // changed all-or-nothing, and a container's resolv.conf, hosts and hostname files. The agent serves it;
         // the host reads a container's network namespace with it.
-        .target(name: "GuestNetwork", dependencies: ["GuestSys", "CMnl", "GuestProto"], swiftSettings: strict),
-
-        // The agent inside the guest.
-        .target(name: "GuestAgent", dependencies: ["GuestSys", "TTRPC", "GuestProto", "GuestNetwork"], swiftSettings: strict),
-        .executableTarget(name: "guest-agent", dependencies: ["GuestAgent", "GuestSys"], swiftSettings: strict),
+        .target(name: "GuestNetwork", dependencies: ["GuestSys", "CMnl", "GuestProto"], swiftSettings: guestCode),
 
         // Host side: client library and CLI.
         .target(name: "GuestClient", dependencies: ["GuestSys", "TTRPC", "GuestProto",
@@ -114,6 +137,17 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
 
+        // The containerd runtime shim v2: containerd's public API messages (generated, host only: the guest
+        // never links them), then the shim library and its thin executable.
+        .target(name: "ContainerdProto", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                exclude: ["protos"], swiftSettings: strict),
+        .target(name: "ContainerdShim", dependencies: [
+            "ContainerdProto", "GuestClient", "GuestProto", "GuestSys", "GuestLaunch", "HostProcess", "ContentHash",
+            "GuestJSON", "GuestContainer", "TTRPC", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        ], swiftSettings: strict),
+        .executableTarget(name: "containerd-shim-guestkit-v1", dependencies: ["ContainerdShim", "GuestSys"],
+                          swiftSettings: strict),
+
         // `make bench`: prints figures, asserts nothing.
         .executableTarget(name: "guestkit-bench", dependencies: [
             "GuestClient", "GuestSys", "ComposeKernel", "ComposeImage", "GuestLaunch", "GuestProto", "HostProcess",
@@ -128,6 +162,20 @@ let package = Package(
         .executableTarget(name: "guestkit-test-parent", dependencies: ["GuestTestSupport", "GuestLaunch", "GuestSys", "HostProcess"],
                           path: "Tests/GuestTestParent", swiftSettings: strict),
 
+        // Fuzzing: harnesses (also replayed over the corpus by FuzzCorpusTests), their libFuzzer executable
+        // (built for fuzzing by make/fuzz.mk) and the declaration of libFuzzer's driver entry.
+        .target(name: "FuzzHarnesses", dependencies: [
+            "TTRPC", "GuestProto", "GuestAgent", "VsockBridge", "GuestInit", "GuestSys", "ComposeImage",
+            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        ], path: "Tests/Fuzz/Harnesses", swiftSettings: strict),
+        .target(name: "CFuzzDriver", path: "Tests/Fuzz/CFuzzDriver"),
+        .executableTarget(name: "guestkit-fuzz", dependencies: ["FuzzHarnesses", "CFuzzDriver", "GuestSys"],
+                          path: "Tests/Fuzz/guestkit-fuzz", swiftSettings: strict),
+
+        .testTarget(name: "GuestJSONTests", dependencies: ["GuestJSON"], swiftSettings: strict),
+        .testTarget(name: "GuestContainerTests", dependencies: ["GuestContainer", "GuestJSON", "GuestSys", "CSeccomp",
+                                                                "GuestTestSupport"],
+                    exclude: ["Fixtures"], swiftSettings: strict),
         .testTarget(name: "GuestSysTests", dependencies: ["GuestSys", "GuestTestSupport"], swiftSettings: strict),
         .testTarget(name: "GuestInitTests", dependencies: ["GuestInit", "GuestSys", "GuestTestSupport", "HostProcess"],
                     swiftSettings: strict),
@@ -148,6 +196,10 @@ let package = Package(
                     swiftSettings: strict),
         .testTarget(name: "VsockBridgeTests", dependencies: ["VsockBridge", "GuestSys", "GuestTestSupport"],
                     exclude: ["Fixtures"], swiftSettings: strict),
+        .testTarget(name: "FuzzCorpusTests", dependencies: ["FuzzHarnesses", "GuestTestSupport"], swiftSettings: strict),
+        .testTarget(name: "ShimTests", dependencies: [
+            "ContainerdShim", "ContainerdProto", "GuestTestSupport", "GuestSys", "HostProcess", "ContentHash", "GuestJSON",
+        ], swiftSettings: strict),
         .testTarget(name: "GuestNetworkTests", dependencies: ["GuestNetwork", "HostNetwork", "GuestClient", "GuestProto", "GuestSys",
                                                               "GuestTestSupport", "TTRPC",
                                                               .product(name: "SwiftProtobuf", package: "swift-protobuf")],

@@ -29,7 +29,7 @@ guest-image: release kernel debian-kernel ## Compose out/guest/rootfs.img (+ man
 	@rm -rf $(GUEST_TOOLS) && mkdir -p $(GUEST_TOOLS)/bin
 	@cp /bin/busybox $(GUEST_TOOLS)/bin/busybox
 	@for applet in $$(/bin/busybox --list); do [ -e $(GUEST_TOOLS)/bin/$$applet ] || ln -s busybox $(GUEST_TOOLS)/bin/$$applet; done
-	$(COMPOSE) image --init $(RELEASE_DIR)/guest-init --agent $(RELEASE_DIR)/guest-agent --add $(GUEST_TOOLS)/bin:/bin \
+	$(COMPOSE) image --init $(RELEASE_DIR)/guest-init-agent --agent $(RELEASE_DIR)/guest-init-agent --add $(GUEST_TOOLS)/bin:/bin \
 	  --strip --format ext4 --dax --kernel-dir $(OUT)/kernel -o $(GUEST_IMAGE)
 	$(COMPOSE) image --init $(RELEASE_DIR)/guest-init --strip --format initramfs \
 	  --modules-from $(DEBIAN_KERNEL_DIR) --modules $(GUEST_DEBIAN_MODULES) -o $(GUEST_DEBIAN_INITRAMFS)

@@ -139,7 +139,7 @@ public struct KernelBuilder: Sendable {
     }
 
     /// One object directory per plan (profiles and fragment files), reused across rebuilds.
-    func objectDirectory(_ plan: FragmentPlan) -> URL {
+    public func objectDirectory(_ plan: FragmentPlan) -> URL {
         let identity = [configurator.source.identity, configurator.crossCompile ?? "", makeVariables.joined(separator: " ")]
             + plan.profiles + plan.fragments.map(\.path)
         let name = "\(plan.arch.rawValue)-\(plan.profiles.joined(separator: "+"))-\(SHA256Hex.of(text: identity.joined(separator: "\n")).prefix(10))"

@@ -7,7 +7,8 @@
 //
 // The parts, each in its own file: `ConnectionServer` (listener, connections, answers to parked calls),
 // `AgentService` (the RPC surface), `ProcessSupervisor` (spawn, signals, reaping, waits), `StdioRouter`
-// (stdio streams and terminals), `InitChannel` (guest-init). `Agent` only builds them and runs the loop.
+// (stdio streams and terminals), `ContainerSupervisor` (OCI containers, through GuestContainer),
+// `InitChannel` (guest-init). `Agent` only builds them and runs the loop.
 //
 // Stdio: the host dials the agent's listener once per stream it asked for in StartProcess and sends one
 // AttachStdio request; after the OK the connection carries that stream's raw bytes. The exit status of a
@@ -20,12 +21,13 @@ import TTRPC
 public final class Agent: PollTarget {
     public static let version = "0.1.0"
     static let features = ["stdio-connections", "terminal", "user-by-name", "rlimits", "process-groups",
-                           "wait-deadline", "shutdown-via-init", "network"]
+                           "wait-deadline", "shutdown-via-init", "oci-containers", "network"]
 
     private let loop: EventLoop
     private let signals: SignalDescriptor
     private let server: ConnectionServer
     private let supervisor: ProcessSupervisor
+    private let containers: ContainerSupervisor
     private let service: AgentService
     private let initChannel: InitChannel?
     private var stopping = false
@@ -39,11 +41,15 @@ public final class Agent: PollTarget {
         loop = try EventLoop()
         let scratch = ScratchBuffer(size: 256 << 10)
         let router = StdioRouter(loop: loop, scratch: scratch)
-        server = try ConnectionServer(address: options.address, loop: loop, scratch: scratch,
+        server = try ConnectionServer(address: options.address, allowedCIDs: options.allowedCIDs,
+                                      maximumConnections: options.maximumConnections, loop: loop, scratch: scratch,
                                       methods: MethodTable(statusOf: AgentError.status(of:)))
-        supervisor = try ProcessSupervisor(loop: loop, router: router, calls: server)
+        supervisor = try ProcessSupervisor(loop: loop, router: router, calls: server, limits: options.limits)
+        containers = try ContainerSupervisor(loop: loop, processes: supervisor, router: router, calls: server)
         initChannel = InitChannel.adopt()
-        service = AgentService(options: options, supervisor: supervisor, router: router, initChannel: initChannel)
+        if initChannel != nil && Processes.parentID == 1 { AgentProtection.apply() }
+        service = AgentService(options: options, supervisor: supervisor, containers: containers, router: router,
+                               initChannel: initChannel)
         server.methods = service.methodTable()
         server.connectionGone = { [unowned supervisor] connection in supervisor.connectionGone(connection.id) }
         server.attachStream = { [unowned router] connection, pending, leftover in
@@ -85,6 +91,7 @@ public final class Agent: PollTarget {
 
     /// Leaving: the processes this agent started go with it, and a Unix socket file is removed.
     private func stop() {
+        containers.killAll()
         supervisor.killAll()
         server.stop()
     }

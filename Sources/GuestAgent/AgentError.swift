@@ -1,3 +1,4 @@
+import GuestContainer
 import GuestSys
 import TTRPC
 
@@ -15,16 +16,21 @@ enum AgentError: Error, CustomStringConvertible {
     case alreadyExists(String)
     case failedPrecondition(String)
     case unavailable(String)
+    /// A limit of the agent's (connections, processes, parked calls) is reached.
+    case resourceExhausted(String)
     /// The child could not get to exec (chdir, setuid, execve…).
     case spawn(SpawnError, workingDirectory: String)
     case system(SysError)
+    /// The container engine refused a spec (INVALID_ARGUMENT) or a step failed.
+    case container(ContainerError)
 
     var description: String {
         switch self {
-        case .invalidRequest(let m), .alreadyExists(let m), .failedPrecondition(let m), .unavailable(let m):
+        case .invalidRequest(let m), .alreadyExists(let m), .failedPrecondition(let m), .unavailable(let m),
+             .resourceExhausted(let m):
             return m
         case .noSuchProcess(let id): return "no process \"\(id)\""
-        case .noSuchContainer(let id): return "no container \"\(id)\" (this agent runs guest processes only)"
+        case .noSuchContainer(let id): return "no container \"\(id)\""
         case .programNotFound(let program, let searched?):
             return "executable \"\(program)\" not found in PATH \(searched)"
         case .programNotFound(let program, nil):
@@ -38,6 +44,7 @@ enum AgentError: Error, CustomStringConvertible {
             }
             return error.description
         case .system(let error): return error.description
+        case .container(let error): return error.description
         }
     }
 
@@ -55,8 +62,14 @@ enum AgentError: Error, CustomStringConvertible {
         case .alreadyExists: code = .alreadyExists
         case .failedPrecondition: code = .failedPrecondition
         case .unavailable: code = .unavailable
+        case .resourceExhausted: code = .resourceExhausted
         case .spawn(let spawnError, _): code = statusCode(errno: spawnError.code)
         case .system(let sysError): code = statusCode(errno: sysError.code)
+        case .container(.invalidSpec): code = .invalidArgument
+        case .container(.step(_, let sysError)): code = statusCode(errno: sysError.code)
+        case .container(.failed): code = .failedPrecondition
+        case .container(.reported(_, _, invalidSpec: true)): code = .invalidArgument
+        case .container(.reported(_, let errno, _)): code = errno == 0 ? .failedPrecondition : statusCode(errno: errno)
         }
         return RPCError(code, error.description)
     }

@@ -4,15 +4,24 @@ import GuestSys
 public struct AgentOptions: Equatable, Sendable {
     public static let defaultPort: UInt32 = 1024
     public static let defaultBootFile = "/run/guest/boot.json"
+    public static let defaultMaximumConnections = 1024
     public static let usage = """
         usage: guest-agent [--port N | --listen unix:PATH | --listen vsock:PORT] [--boot-file PATH]
-          --port N            listen on AF_VSOCK, any CID, port N (default 1024)
-          --listen ADDRESS    unix:PATH (a host or a test) or vsock:PORT
-          --boot-file PATH    guest-init's boot timeline (default /run/guest/boot.json)
+                           [--allow-cid N]... [--max-connections N]
+          --port N             listen on AF_VSOCK, any CID, port N (default 1024)
+          --listen ADDRESS     unix:PATH (a host or a test; created 0600) or vsock:PORT
+          --boot-file PATH     guest-init's boot timeline (default /run/guest/boot.json)
+          --allow-cid N        over vsock, accept connections from CID N (repeatable; default 2, the host)
+          --max-connections N  ttRPC connections served at once; more get RESOURCE_EXHAUSTED (default 1024)
         """
 
     public var address: SocketAddress = .vsock(cid: SocketAddress.anyCID, port: defaultPort)
     public var bootFile: String = defaultBootFile
+    /// Over vsock, the peers allowed to connect: only the host unless told otherwise. Anything in the
+    /// guest that can reach the agent could run processes as root, so a guest-local peer is refused.
+    public var allowedCIDs: Set<UInt32> = [SocketAddress.hostCID]
+    public var maximumConnections = defaultMaximumConnections
+    public var limits = AgentLimits()
 
     public init() {}
 
@@ -26,6 +35,7 @@ public struct AgentOptions: Equatable, Sendable {
         }
         var sawPort = false
         var sawListen = false
+        var sawAllowCID = false
         while let argument = rest.popFirst() {
             var flag = argument
             var inline: String?
@@ -44,6 +54,20 @@ public struct AgentOptions: Equatable, Sendable {
                 sawListen = true
             case "--boot-file":
                 bootFile = try value(flag, inline)
+            case "--allow-cid":
+                let text = try value(flag, inline)
+                guard let cid = UInt32(text), cid != SocketAddress.anyCID else {
+                    throw AgentOptionsError("--allow-cid \(text): not a vsock CID")
+                }
+                if !sawAllowCID { allowedCIDs = [] }
+                allowedCIDs.insert(cid)
+                sawAllowCID = true
+            case "--max-connections":
+                let text = try value(flag, inline)
+                guard let count = Int(text), count >= 1, count <= 1 << 20 else {
+                    throw AgentOptionsError("--max-connections \(text): expected 1 to 1048576")
+                }
+                maximumConnections = count
             case "--help", "-h":
                 throw AgentOptionsError(Self.usage, isHelp: true)
             default:
@@ -66,6 +90,23 @@ public struct AgentOptions: Equatable, Sendable {
         }
         throw AgentOptionsError("--listen \(text): expected unix:PATH or vsock:PORT")
     }
+}
+
+/// How much the agent holds for hosts that do not clean up after themselves. Past each limit the request
+/// that would go beyond it gets RESOURCE_EXHAUSTED saying which limit and what to do, instead of the
+/// agent running out of descriptors or memory.
+public struct AgentLimits: Equatable, Sendable {
+    /// Processes in the table, running or exited and not yet waited for.
+    public var processes = 2048
+    /// Exited processes nobody has collected with WaitProcess.
+    public var exitedUnwaited = 1024
+    /// Streams StartProcess declared (stdin/stdout/stderr) that no AttachStdio has taken yet: each holds a
+    /// pipe end.
+    public var unattachedStreams = 2048
+    /// WaitProcess calls parked on one connection.
+    public var parkedWaitsPerConnection = 1024
+
+    public init() {}
 }
 
 /// A command line guest-agent cannot run with; `isHelp` when the user asked for the usage text.

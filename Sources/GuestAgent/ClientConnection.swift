@@ -6,6 +6,11 @@ import TTRPC
 /// responses. A broken frame (over the 4 MiB limit, unknown type) ends this connection only: the agent
 /// logs why, answers RESOURCE_EXHAUSTED for an over-limit frame's stream when it can, and closes it.
 /// After a successful AttachStdio the socket leaves this class for a pump (`StdioRouter.attach`).
+///
+/// Reply budget: one read can hold thousands of small requests with large answers (ListProcesses), so
+/// requests are taken from the decoder only while the unsent output is under `outputHighWater`; the rest
+/// wait, unread, until the host has read its answers down to `outputLowWater`. A connection the server
+/// refuses (too many open) answers every request with RESOURCE_EXHAUSTED and closes.
 final class ClientConnection: PollTarget {
     let id: Int
     let fd: FileDescriptor
@@ -18,9 +23,14 @@ final class ClientConnection: PollTarget {
     private(set) var closed = false
     /// Set by the AttachStdio handler; acted on once its response is queued.
     var pendingAttach: PendingAttach?
+    /// Why the server will not serve this connection; every request is answered with it.
+    var refusal: String?
+    private var logBudget = LogBudget(perSecond: 10)
 
-    /// Stop reading requests while this many response bytes wait for a slow reader.
-    private static let outputHighWater = 4 << 20
+    /// Stop taking requests while this many response bytes wait for a slow reader…
+    static let outputHighWater = 4 << 20
+    /// …and take them again once the host has read down to this.
+    static let outputLowWater = 1 << 20
 
     init(id: Int, fd: FileDescriptor, server: ConnectionServer) {
         self.id = id
@@ -33,14 +43,25 @@ final class ClientConnection: PollTarget {
     }
 
     func ready(_ fd: FileDescriptor, _ events: PollEvents) {
-        if events.contains(.writable) || events.contains(.error) { flush() }
+        if events.contains(.writable) || events.contains(.error) {
+            flush()
+            // Answers went out: requests held back by the reply budget may go on.
+            if !closed && unsentCount < Self.outputLowWater && decoder.bufferedCount > 0 { handleFrames() }
+        }
         if !closed && (events.contains(.readable) || events.contains(.hangup)) { readRequests() }
+        // A hang-up with nothing to read or write (epoll reports it whatever was asked for): the peer is
+        // gone both ways, and the level-triggered report would repeat forever.
+        if !closed && events.contains(.hangup) && !events.contains(.readable) && !events.contains(.writable) {
+            close(reason: "the peer hung up", quietly: true)
+        }
     }
+
+    private var unsentCount: Int { output.count - outputOffset }
 
     private func readRequests() {
         // A few reads per turn, then let other descriptors have theirs.
         for _ in 0..<4 {
-            guard !closed, !inputEnded, pendingAttach == nil else { return }
+            guard !closed, !inputEnded, pendingAttach == nil, unsentCount < Self.outputHighWater else { return }
             switch fd.readNonBlocking(into: server.scratch.bytes) {
             case .bytes(let n):
                 decoder.append(UnsafeRawBufferPointer(rebasing: server.scratch.bytes[0..<n]))
@@ -50,7 +71,7 @@ final class ClientConnection: PollTarget {
             case .endOfFile:
                 inputEnded = true
                 if decoder.bufferedCount > 0 {
-                    AgentLog.info("connection \(id): peer closed mid-frame (\(decoder.bufferedCount) bytes unparsed)")
+                    log("peer closed mid-frame (\(decoder.bufferedCount) bytes unparsed)")
                 }
                 closeIfIdle()
                 updateInterest()
@@ -64,6 +85,8 @@ final class ClientConnection: PollTarget {
 
     private func handleFrames() {
         while !closed {
+            // Over budget: the remaining requests wait in the decoder until the host reads its answers.
+            if unsentCount >= Self.outputHighWater { break }
             let frame: Frame
             do {
                 guard let next = try decoder.next() else { break }
@@ -76,6 +99,14 @@ final class ClientConnection: PollTarget {
                 close(reason: error.description)
                 return
             }
+            if let refusal {
+                if frame.type == .request {
+                    send(MethodTable<ClientConnection>.encodeReply(streamID: frame.streamID, .failure(RPCError(.resourceExhausted, refusal))))
+                }
+                inputEnded = true
+                closeIfIdle()
+                break
+            }
             // Handlers may look at this connection (AttachStdio checks its open calls), so the table works
             // on a copy of the open streams rather than holding an exclusive access to the property.
             var open = streams
@@ -87,13 +118,15 @@ final class ClientConnection: PollTarget {
             case .deferred:
                 break
             case .ignore(let reason):
-                AgentLog.info("connection \(id): ignored: \(reason)")
+                log("ignored: \(reason)")
             case .close(let reason):
                 close(reason: reason)
                 return
             }
             if let attach = pendingAttach {
                 pendingAttach = nil
+                // Sending the OK may have failed and closed the connection: then there is no stream to attach.
+                guard !closed else { return }
                 server.attachStream(self, attach, decoder.takeRemainingBytes())
                 return
             }
@@ -161,7 +194,7 @@ final class ClientConnection: PollTarget {
     private func updateInterest() {
         guard !closed else { return }
         var events: PollEvents = []
-        if !inputEnded && output.count - outputOffset < Self.outputHighWater { events.insert(.readable) }
+        if !inputEnded && unsentCount < Self.outputHighWater { events.insert(.readable) }
         if hasPendingOutput { events.insert(.writable) }
         do {
             try server.loop.setInterest(fd, events)
@@ -170,13 +203,20 @@ final class ClientConnection: PollTarget {
         }
     }
 
+    /// A log line about this connection, within its budget: a peer cannot flood the log.
+    private func log(_ message: String) {
+        let (allowed, suppressed) = logBudget.spend()
+        if suppressed > 0 { AgentLog.info("connection \(id): \(suppressed) more lines suppressed in the last second") }
+        if allowed { AgentLog.info("connection \(id): " + message) }
+    }
+
     /// Ends the connection; parked calls on it are dropped.
     func close(reason: String?, quietly: Bool = false) {
         guard !closed else { return }
         closed = true
-        if let reason, !quietly { AgentLog.info("connection \(id): closing: \(reason)") }
+        if let reason, !quietly { log("closing: \(reason)") }
         server.loop.unwatch(fd)
-        fd.closeQuietly()
+        Sockets.end(fd)
         server.forget(self)
     }
 }

@@ -15,7 +15,8 @@ final class EventLoop {
     /// Descriptors dropped while a batch of events is being handled: later events of that batch for the
     /// same number belong to the old descriptor (or to a new one that may reuse the number) and are skipped.
     private var droppedThisBatch: Set<Int32> = []
-    private var timers: [(id: Int, deadline: UInt64, action: () -> Void)] = []
+    private var timers = TimerHeap()
+    private var timerActions: [Int: () -> Void] = [:]
     private var nextTimerID = 1
 
     init() throws(SysError) {
@@ -58,18 +59,24 @@ final class EventLoop {
     func addTimer(after nanoseconds: UInt64, _ action: @escaping () -> Void) -> Int {
         let id = nextTimerID
         nextTimerID += 1
-        timers.append((id, Clock.monotonicNanoseconds &+ nanoseconds, action))
+        let (deadline, overflow) = Clock.monotonicNanoseconds.addingReportingOverflow(nanoseconds)
+        timers.insert(id: id, deadline: overflow ? .max : deadline)
+        timerActions[id] = action
         return id
     }
 
     func cancelTimer(_ id: Int) {
-        timers.removeAll { $0.id == id }
+        timers.remove(id: id)
+        timerActions[id] = nil
     }
+
+    /// Timers set and not yet run or cancelled.
+    var pendingTimers: Int { timers.count }
 
     /// Waits for the next events or deadline and handles them.
     func runOnce() throws(SysError) {
         var timeout: Int32 = -1
-        if let soonest = timers.map(\.deadline).min() {
+        if let soonest = timers.earliest {
             let now = Clock.monotonicNanoseconds
             timeout = soonest <= now ? 0 : Int32(clamping: (soonest - now + 999_999) / 1_000_000)
         }
@@ -80,11 +87,9 @@ final class EventLoop {
             targets[event.fd.rawValue]?.ready(event.fd, event.events)
         }
         if !timers.isEmpty {
-            let now = Clock.monotonicNanoseconds
-            let due = timers.filter { $0.deadline <= now }
-            if !due.isEmpty {
-                timers.removeAll { $0.deadline <= now }
-                for timer in due { timer.action() }
+            // Taken first, run one by one: an action may add timers, or cancel one that is also due.
+            for id in timers.popDue(now: Clock.monotonicNanoseconds) {
+                timerActions.removeValue(forKey: id)?()
             }
         }
     }

@@ -1,23 +1,15 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
+import GuestJSON
 import GuestProto
 import GuestSys
 
 /// guest-init's boot timeline file (contract 2), as written to /run/guest/boot.json.
-struct BootTimeline: Decodable, Equatable {
-    struct Stage: Decodable, Equatable {
+struct BootTimeline: Equatable {
+    struct Stage: Equatable {
         var name: String
         var boottimeNanoseconds: UInt64
-        enum CodingKeys: String, CodingKey {
-            case name
-            case boottimeNanoseconds = "boottime_ns"
-        }
     }
 
-    struct Root: Decodable, Equatable {
+    struct Root: Equatable {
         var source: String?
         var type: String?
         var dax: Bool?
@@ -31,15 +23,24 @@ struct BootTimeline: Decodable, Equatable {
     var root: Root?
     var agentRestarts: UInt32?
 
-    enum CodingKeys: String, CodingKey {
-        case initVersion = "init_version"
-        case kernelRelease = "kernel_release"
-        case stages, root
-        case agentRestarts = "agent_restarts"
-    }
-
+    /// Reads the file's JSON; a malformed file or a field of the wrong type is an error naming it.
     static func parse(_ bytes: [UInt8]) throws -> BootTimeline {
-        try JSONDecoder().decode(BootTimeline.self, from: Data(bytes))
+        let document = try JSONField(JSONValue.parse(bytes, limits: JSONLimits(maxBytes: 1 << 20, maxDepth: 16))).object()
+        var stages: [Stage] = []
+        for stage in try document.required("stages").array() {
+            let fields = try stage.object()
+            stages.append(Stage(name: try fields.required("name").string(),
+                                boottimeNanoseconds: try fields.required("boottime_ns").uint64()))
+        }
+        var root: Root?
+        if let fields = try document["root"]?.object() {
+            root = Root(source: try fields["source"]?.string(), type: try fields["type"]?.string(),
+                        dax: try fields["dax"]?.bool(), overlay: try fields["overlay"]?.string(),
+                        switched: try fields["switched"]?.bool())
+        }
+        return BootTimeline(initVersion: try document["init_version"]?.string(),
+                            kernelRelease: try document["kernel_release"]?.string(), stages: stages, root: root,
+                            agentRestarts: try document["agent_restarts"]?.integer(UInt32.self))
     }
 }
 

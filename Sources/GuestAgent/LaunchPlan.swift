@@ -23,7 +23,9 @@ struct LaunchPlan: Equatable {
     ///   → absolute path, nil when nothing executable is there.
     init(_ request: Guestkit_V1_StartProcessRequest, accounts: () -> AccountDatabase,
          resolveProgram: (String, String) -> String?, fileExists: (String) -> Bool) throws(AgentError) {
-        guard request.containerID.isEmpty else { throw .noSuchContainer(request.containerID) }
+        guard request.containerID.isEmpty else {
+            throw .invalidRequest("StartProcess starts guest processes; use ExecProcess to run one in container \"\(request.containerID)\"")
+        }
         guard let name = request.args.first, !name.isEmpty else {
             throw .invalidRequest("args is empty: args[0] must name the program to run")
         }
@@ -34,6 +36,8 @@ struct LaunchPlan: Equatable {
             throw .invalidRequest("environment entry \"\(entry)\" is not KEY=VALUE")
         }
         let cwd = request.cwd.isEmpty ? "/" : request.cwd
+        // Relative to what? The agent's own directory is nobody's business (and OCI requires absolute).
+        guard cwd.hasPrefix("/") else { throw .invalidRequest("cwd \"\(cwd)\" is not an absolute path") }
 
         var user: ResolvedUser?
         if request.hasUser {
@@ -90,20 +94,9 @@ struct LaunchPlan: Equatable {
     }
 }
 
-/// OCI's rlimit names and the RLIMIT_* numbers of <asm-generic/resource.h>.
+/// StartProcess rlimits: OCI's names (GuestSys' `ResourceLimitNames`) with their soft and hard values.
 enum ResourceLimitName {
-    static let numbers: [String: Int32] = [
-        "CPU": 0, "FSIZE": 1, "DATA": 2, "STACK": 3, "CORE": 4, "RSS": 5, "NPROC": 6, "NOFILE": 7,
-        "MEMLOCK": 8, "AS": 9, "LOCKS": 10, "SIGPENDING": 11, "MSGQUEUE": 12, "NICE": 13, "RTPRIO": 14,
-        "RTTIME": 15,
-    ]
-
-    /// "RLIMIT_NOFILE", "NOFILE" or "nofile" → 7.
-    static func number(_ name: String) -> Int32? {
-        var key = name.uppercased()
-        if key.hasPrefix("RLIMIT_") { key.removeFirst(7) }
-        return numbers[key]
-    }
+    static func number(_ name: String) -> Int32? { ResourceLimitNames.number(name) }
 
     static func limit(_ limit: Guestkit_V1_Rlimit) throws(AgentError) -> ResourceLimit {
         guard let resource = number(limit.type) else {

@@ -6,20 +6,45 @@ import TTRPC
 /// the descriptors the host asked for), signals them, reaps them on SIGCHLD, parks WaitProcess calls and
 /// answers them once a process has exited and its output has been delivered, then forgets it. Moving
 /// stdio bytes is the router's job; it tells the supervisor when an output stream finished.
-final class ProcessSupervisor {
+///
+/// Starting never waits for the child: it is cloned (sharing memory, copying nothing) and runs its setup
+/// up to exec on its own, so a cwd on a hung filesystem stalls that one StartProcess, not the loop. The
+/// call is parked until the child's report pipe says it exec'd (answered with id and pid) or failed
+/// (answered with the step's error; the process is forgotten).
+final class ProcessSupervisor: PollTarget {
     let loop: EventLoop
     let router: StdioRouter
     private unowned let calls: CallAnswering
     /// Opened once: every stream the host did not ask for is this in the process.
     let devNull: FileDescriptor
     private(set) var processes = ProcessTable()
-    /// Processes each connection has WaitProcess calls parked on, so a closing connection drops them.
+    /// Processes (table keys) each connection has WaitProcess calls parked on, so a closing connection
+    /// drops them.
     private var waitsByConnection: [Int: Set<String>] = [:]
+    /// How many WaitProcess calls each connection has parked.
+    private var parkedWaits: [Int: Int] = [:]
+    /// Children whose exec is not known yet, by report descriptor.
+    private var starting: [Int32: Start] = [:]
+    /// A reaped child that is no process of the table (a container's first stage, a hook helper): its
+    /// owner claims it here.
+    var unknownChildExited: (Int32, WaitStatus) -> Void = { _, _ in }
+    /// A process of the table exited (containers note their init's exit).
+    var processDidExit: (ManagedProcess) -> Void = { _ in }
 
-    init(loop: EventLoop, router: StdioRouter, calls: CallAnswering) throws(SysError) {
+    /// A StartProcess waiting for its child's report.
+    private struct Start {
+        let process: ManagedProcess
+        let spawn: SpawnInProgress
+        let call: ParkedCall
+        let workingDirectory: String
+    }
+    let limits: AgentLimits
+
+    init(loop: EventLoop, router: StdioRouter, calls: CallAnswering, limits: AgentLimits = AgentLimits()) throws(SysError) {
         self.loop = loop
         self.router = router
         self.calls = calls
+        self.limits = limits
         devNull = try FileDescriptor.open("/dev/null", .readWrite)
         router.streamFinished = { [unowned self] process in completeIfReady(process) }
     }
@@ -29,17 +54,27 @@ final class ProcessSupervisor {
 
     /// The process a request names; NOT_FOUND otherwise.
     func lookup(_ id: String, container: String) throws(AgentError) -> ManagedProcess {
-        guard container.isEmpty else { throw .noSuchContainer(container) }
-        guard let process = processes[id] else { throw .noSuchProcess(id) }
+        guard let process = processes[id, container: container] else {
+            throw container.isEmpty ? .noSuchProcess(id) : .noSuchProcess("\(id)\" in container \"\(container)")
+        }
         return process
+    }
+
+    /// A process started elsewhere (a container's init or exec) joins the table: waits, signals, stdio and
+    /// reaping work on it as on any other.
+    func adopt(_ process: ManagedProcess) {
+        processes.insert(process)
     }
 
     // MARK: Start
 
-    func startProcess(_ request: Guestkit_V1_StartProcessRequest) throws(AgentError) -> Guestkit_V1_StartProcessResponse {
+    /// Starts the process and parks `call` until its exec is known (returns nil), or throws what was wrong
+    /// before anything ran: a missing program, a bad user, a limit.
+    func startProcess(_ request: Guestkit_V1_StartProcessRequest, call: ParkedCall) throws(AgentError) -> Guestkit_V1_StartProcessResponse? {
         // PATH, user and limits are checked before anything is opened: a missing binary is NOT_FOUND at once.
         let plan = try LaunchPlan(request, accounts: { AccountDatabase.load() },
                                   resolveProgram: { Spawner.resolve($0, path: $1) }, fileExists: FileSystem.exists)
+        try checkRoom(for: plan)
         let id: String
         if request.id.isEmpty {
             id = processes.newID()
@@ -64,24 +99,91 @@ final class ProcessSupervisor {
         spawn.controllingTerminal = plan.terminal
         spawn.identity = plan.identity
         spawn.limits = plan.limits
-        let pid: Int32
+        let spawning: SpawnInProgress
         do throws(SpawnError) {
-            pid = try Spawner.spawn(spawn)
+            spawning = try Spawner.start(spawn)
         } catch {
             stdio.abandon()
             throw .spawn(error, workingDirectory: plan.workingDirectory)
         }
+        // The child has its own descriptor table since the clone.
         stdio.closeChildEnds()
 
-        let process = ManagedProcess(id: id, pid: pid, arguments: plan.arguments, terminal: stdio.terminal,
+        let process = ManagedProcess(id: id, pid: spawning.pid, arguments: plan.arguments, terminal: stdio.terminal,
                                      stdin: stdio.stdin, stdout: stdio.stdout, stderr: stdio.stderr)
         process.declared = (plan.stdin, plan.stdout, plan.stderr)
+        process.starting = true
         processes.insert(process)
         if plan.terminal && !plan.stdout { router.discardOutput(of: process) }
-        var response = Guestkit_V1_StartProcessResponse()
-        response.id = id
-        response.pid = pid
-        return response
+        let report = spawning.reportDescriptor
+        starting[report.rawValue] = Start(process: process, spawn: spawning, call: call, workingDirectory: plan.workingDirectory)
+        do throws(SysError) {
+            try loop.watch(report, .readable, self)
+        } catch {
+            // Cannot watch the report: wait for it here rather than lose the outcome.
+            AgentLog.error("watching the start report of \(id): \(error)")
+            while spawning.collect() == nil { Clock.sleep(nanoseconds: 1_000_000) }
+            spawning.release()
+            finishStart(report.rawValue)
+        }
+        return nil
+    }
+
+    /// A start report is readable: the child exec'd or failed.
+    func ready(_ fd: FileDescriptor, _ events: PollEvents) {
+        guard let start = starting[fd.rawValue], start.spawn.collect() != nil else { return }
+        loop.unwatch(fd)
+        start.spawn.release()
+        finishStart(fd.rawValue)
+    }
+
+    private func finishStart(_ report: Int32) {
+        guard let start = starting.removeValue(forKey: report), let outcome = start.spawn.collect() else { return }
+        let process = start.process
+        process.starting = false
+        switch outcome {
+        case .success:
+            var response = Guestkit_V1_StartProcessResponse()
+            response.id = process.id
+            response.pid = process.pid
+            do {
+                calls.answer(start.call, .success(try response.serializedBytes()))
+            } catch {
+                calls.answer(start.call, .failure(RPCError(.internal, "cannot encode the StartProcess response: \(error)")))
+            }
+        case .failure(let error):
+            // It never ran: the host hears why, and the process is forgotten (its exit, 127, is reaped).
+            let status = AgentError.status(of: AgentError.spawn(error, workingDirectory: start.workingDirectory))
+            calls.answer(start.call, .failure(status))
+            for waiter in process.waiters {
+                if let timer = waiter.timerID { loop.cancelTimer(timer) }
+                waitsByConnection[waiter.call.connectionID]?.remove(ProcessTable.key(process))
+                unpark(waiter.call.connectionID)
+                calls.answer(waiter.call, .failure(RPCError(.notFound, "process \(process.id) did not start: \(status.message)")))
+            }
+            process.waiters = []
+            if processes[ProcessTable.key(process)] === process { forget(process) }
+        }
+    }
+
+    /// The limits a new process must stay within, checked before anything is opened.
+    private func checkRoom(for plan: LaunchPlan) throws(AgentError) {
+        let all = processes.all
+        guard all.count < limits.processes else {
+            throw .resourceExhausted("the agent holds \(all.count) processes (the limit): wait for finished ones "
+                + "(WaitProcess) before starting more")
+        }
+        let unwaited = all.filter { $0.exit != nil && $0.waiters.isEmpty }.count
+        guard unwaited < limits.exitedUnwaited else {
+            throw .resourceExhausted("\(unwaited) processes have exited and nobody waited for them (the limit): collect "
+                + "them with WaitProcess (ListProcesses lists them) before starting more")
+        }
+        let unattached = all.reduce(0) { $0 + $1.unattachedStreams }
+        let adding = (plan.stdin ? 1 : 0) + (plan.stdout ? 1 : 0) + (plan.stderr ? 1 : 0)
+        guard unattached + adding <= limits.unattachedStreams else {
+            throw .resourceExhausted("\(unattached) declared stdio streams are not attached yet (the limit is "
+                + "\(limits.unattachedStreams)): attach them (AttachStdio) or start processes without them")
+        }
     }
 
     // MARK: Signals
@@ -90,8 +192,13 @@ final class ProcessSupervisor {
         guard (0...64).contains(signal) else {
             throw .invalidRequest("signal \(signal) is not a signal number (0-64)")
         }
+        // After the reap the pid may belong to someone else, and so may the group id once the group has
+        // emptied (the agent cannot tell when that happens without racing it): never signal either then.
+        guard process.exit == nil else {
+            throw .failedPrecondition("process \(process.id) (pid \(process.pid)) has already exited"
+                + (group ? "; its process group is no longer the agent's to signal" : ""))
+        }
         if group {
-            // The group outlives its leader while any member is left; its id is not reused meanwhile.
             do throws(SysError) {
                 try Processes.signal(-process.pid, signal)
             } catch {
@@ -101,10 +208,6 @@ final class ProcessSupervisor {
                 throw .system(error)
             }
         } else {
-            // After the reap the pid may belong to someone else: never signal it then.
-            guard process.exit == nil else {
-                throw .failedPrecondition("process \(process.id) (pid \(process.pid)) has already exited")
-            }
             do throws(SysError) { try Processes.signal(process.pid, signal) } catch { throw .system(error) }
         }
     }
@@ -113,30 +216,45 @@ final class ProcessSupervisor {
 
     /// The exit status now if the process is complete (and forgets it), else nil with the call parked until
     /// it is, or until the call's own timeout.
-    func wait(_ process: ManagedProcess, info: CallInfo, connectionID: Int) -> Guestkit_V1_WaitProcessResponse? {
+    func wait(_ process: ManagedProcess, info: CallInfo, connectionID: Int) throws(AgentError) -> Guestkit_V1_WaitProcessResponse? {
         if process.isComplete {
             let response = process.waitResponse
             forget(process)
             return response
         }
+        let parked = parkedWaits[connectionID, default: 0]
+        guard parked < limits.parkedWaitsPerConnection else {
+            throw .resourceExhausted("this connection has \(parked) WaitProcess calls parked (the limit): wait on "
+                + "another connection, or with a timeout")
+        }
         let call = ParkedCall(connectionID: connectionID, streamID: info.streamID)
         var waiter = Waiter(call: call, timerID: nil)
         if info.timeoutNanoseconds > 0 {
-            let id = process.id
+            let id = ProcessTable.key(process)
             waiter.timerID = loop.addTimer(after: UInt64(info.timeoutNanoseconds)) { [unowned self, unowned process] in
                 process.waiters.removeAll { $0.call == call }
-                waitsByConnection[connectionID]?.remove(id)
+                unpark(connectionID)
+                if !process.waiters.contains(where: { $0.call.connectionID == connectionID }) {
+                    waitsByConnection[connectionID]?.remove(id)
+                }
                 calls.answer(call, .failure(RPCError(
-                    .deadlineExceeded, "process \(id) still running after the call's \(info.timeoutNanoseconds / 1_000_000) ms timeout")))
+                    .deadlineExceeded, "process \(process.id) still running after the call's \(info.timeoutNanoseconds / 1_000_000) ms timeout")))
             }
         }
         process.waiters.append(waiter)
-        waitsByConnection[connectionID, default: []].insert(process.id)
+        waitsByConnection[connectionID, default: []].insert(ProcessTable.key(process))
+        parkedWaits[connectionID, default: 0] += 1
         return nil
+    }
+
+    private func unpark(_ connectionID: Int) {
+        guard let parked = parkedWaits[connectionID] else { return }
+        parkedWaits[connectionID] = parked > 1 ? parked - 1 : nil
     }
 
     /// A connection closed or became a stdio stream: its parked waits go.
     func connectionGone(_ connectionID: Int) {
+        parkedWaits[connectionID] = nil
         guard let ids = waitsByConnection.removeValue(forKey: connectionID) else { return }
         for id in ids {
             guard let process = processes[id] else { continue }
@@ -163,7 +281,10 @@ final class ProcessSupervisor {
             case .stopped, .continued: continue
             default: break
             }
-            guard let process = processes.process(pid: pid) else { continue }
+            guard let process = processes.process(pid: pid) else {
+                unknownChildExited(pid, status)
+                continue
+            }
             processExited(process, status)
         }
     }
@@ -174,12 +295,13 @@ final class ProcessSupervisor {
         process.exitedAt = Clock.bootTimeNanoseconds
         processes.reaped(process)
         router.processExited(process)
+        processDidExit(process)
         completeIfReady(process)
     }
 
     /// Answers the waiters once the process is reaped and its output delivered, then forgets it.
     func completeIfReady(_ process: ManagedProcess) {
-        guard process.isComplete, !process.waiters.isEmpty, processes[process.id] === process else { return }
+        guard process.isComplete, !process.waiters.isEmpty, processes[ProcessTable.key(process)] === process else { return }
         let payload: [UInt8]
         do {
             payload = try process.waitResponse.serializedBytes()
@@ -190,7 +312,8 @@ final class ProcessSupervisor {
         process.waiters = []
         for waiter in waiters {
             if let timer = waiter.timerID { loop.cancelTimer(timer) }
-            waitsByConnection[waiter.call.connectionID]?.remove(process.id)
+            waitsByConnection[waiter.call.connectionID]?.remove(ProcessTable.key(process))
+            unpark(waiter.call.connectionID)
             calls.answer(waiter.call, .success(payload))
         }
         forget(process)
@@ -202,9 +325,11 @@ final class ProcessSupervisor {
         processes.remove(process)
     }
 
-    /// Leaving: the processes this agent started go with it (their whole groups).
+    /// Leaving: the processes this agent started go with it (their whole groups; a child still starting
+    /// may not lead its group yet).
     func killAll() {
         for process in processes.all where process.exit == nil {
+            if process.starting { try? Processes.signal(process.pid, Signal.kill) }
             try? Processes.signal(-process.pid, Signal.kill)
         }
     }

@@ -38,6 +38,8 @@ struct Waiter {
 /// A process the agent started: identity, stdio ends, exit status once reaped, and who waits for it.
 final class ManagedProcess {
     let id: String
+    /// Empty for a process of the guest; a container's init has id = containerID.
+    let containerID: String
     let pid: Int32
     let arguments: [String]
     let startedAt: UInt64
@@ -49,12 +51,15 @@ final class ManagedProcess {
     var exit: WaitStatus?
     var exitedAt: UInt64 = 0
     var waiters: [Waiter] = []
+    /// Cloned, and not yet known to have exec'd.
+    var starting = false
     /// The streams StartProcess said the host will attach.
     var declared: (stdin: Bool, stdout: Bool, stderr: Bool) = (false, false, false)
 
-    init(id: String, pid: Int32, arguments: [String], terminal: FileDescriptor?, stdin: InputEnd, stdout: OutputEnd,
-         stderr: OutputEnd) {
+    init(id: String, containerID: String = "", pid: Int32, arguments: [String], terminal: FileDescriptor?, stdin: InputEnd,
+         stdout: OutputEnd, stderr: OutputEnd) {
         self.id = id
+        self.containerID = containerID
         self.pid = pid
         self.arguments = arguments
         self.startedAt = Clock.bootTimeNanoseconds
@@ -62,6 +67,15 @@ final class ManagedProcess {
         self.stdin = stdin
         self.stdout = stdout
         self.stderr = stderr
+    }
+
+    /// Declared streams still waiting for their AttachStdio (each holds a pipe end).
+    var unattachedStreams: Int {
+        var count = 0
+        if declared.stdin, case .waiting = stdin { count += 1 }
+        if declared.stdout, case .waiting = stdout { count += 1 }
+        if declared.stderr, case .waiting = stderr { count += 1 }
+        return count
     }
 
     /// Reaped and every output stream delivered: the exit status may go out.
@@ -87,6 +101,7 @@ final class ManagedProcess {
         entry.args = arguments
         entry.terminal = terminal != nil
         entry.startedBoottimeNs = startedAt
+        entry.containerID = containerID
         if exit != nil {
             entry.state = .exited
             let wait = waitResponse
@@ -112,7 +127,8 @@ final class ManagedProcess {
     }
 }
 
-/// The agent's processes by id and by pid, in start order.
+/// The agent's processes by (container, id) and by pid, in start order. Container ids cannot hold "/",
+/// so "container/id" keys never collide with a guest process's id (container "").
 struct ProcessTable {
     private(set) var byID: [String: ManagedProcess] = [:]
     private var idByPID: [Int32: String] = [:]
@@ -121,7 +137,12 @@ struct ProcessTable {
 
     var count: Int { byID.count }
 
+    static func key(_ id: String, container: String) -> String { container.isEmpty ? id : container + "/" + id }
+    static func key(_ process: ManagedProcess) -> String { key(process.id, container: process.containerID) }
+
     subscript(id: String) -> ManagedProcess? { byID[id] }
+
+    subscript(id: String, container container: String) -> ManagedProcess? { byID[Self.key(id, container: container)] }
 
     func process(pid: Int32) -> ManagedProcess? { idByPID[pid].flatMap { byID[$0] } }
 
@@ -135,20 +156,23 @@ struct ProcessTable {
     }
 
     mutating func insert(_ process: ManagedProcess) {
-        byID[process.id] = process
-        idByPID[process.pid] = process.id
-        order.append(process.id)
+        let key = Self.key(process)
+        byID[key] = process
+        idByPID[process.pid] = key
+        order.append(key)
     }
 
     mutating func remove(_ process: ManagedProcess) {
-        byID[process.id] = nil
-        if idByPID[process.pid] == process.id { idByPID[process.pid] = nil }
-        if let index = order.firstIndex(of: process.id) { order.remove(at: index) }
+        let key = Self.key(process)
+        guard byID[key] === process else { return }
+        byID[key] = nil
+        if idByPID[process.pid] == key { idByPID[process.pid] = nil }
+        if let index = order.firstIndex(of: key) { order.remove(at: index) }
     }
 
     /// Forgets the pid once reaped: the kernel may hand it to a new process.
     mutating func reaped(_ process: ManagedProcess) {
-        if idByPID[process.pid] == process.id { idByPID[process.pid] = nil }
+        if idByPID[process.pid] == Self.key(process) { idByPID[process.pid] = nil }
     }
 
     var all: [ManagedProcess] { order.compactMap { byID[$0] } }

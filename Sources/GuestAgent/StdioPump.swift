@@ -179,7 +179,7 @@ final class OutputPump: PollTarget {
         source.closeQuietly()
         if let sink {
             loop.unwatch(sink)
-            sink.closeQuietly()
+            Sockets.end(sink)
         }
         onFinish()
     }
@@ -276,7 +276,7 @@ final class InputPump: PollTarget {
         guard !finished else { return }
         finished = true
         loop.unwatch(source)
-        source.closeQuietly()
+        Sockets.end(source)
         loop.unwatch(sink)
         sink.closeQuietly()
     }

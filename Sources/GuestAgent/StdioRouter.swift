@@ -61,6 +61,8 @@ final class StdioRouter {
     /// The AttachStdio response is queued: the socket now belongs to a pump. `leftover` is what the host sent
     /// after the request (stdin bytes already).
     func attach(_ connection: ClientConnection, _ pending: PendingAttach, leftover: [UInt8]) {
+        // A connection already closed has no socket left to hand over (its number may be reused).
+        guard !connection.closed else { return }
         let process = pending.process
         let stream = pending.stream
         let socket = connection.fd
@@ -73,12 +75,12 @@ final class StdioRouter {
                 let result = unsent.withUnsafeBytes { socket.writeNonBlocking($0) }
                 if result != .bytes(unsent.count) {
                     AgentLog.error("\(label): could not send the AttachStdio response; closing the connection")
-                    socket.closeQuietly()
+                    Sockets.end(socket)
                     return
                 }
             }
             guard case .waiting(let sink) = process.stdin else {
-                socket.closeQuietly()  // stdin already closed (CloseStdin or exit): EOF for the host
+                Sockets.end(socket)  // stdin already closed (CloseStdin or exit): EOF for the host
                 return
             }
             let pump = InputPump(label: label, source: socket, sink: sink, terminal: process.terminal != nil,
@@ -92,7 +94,7 @@ final class StdioRouter {
         }
         let end = stream == .stdout ? process.stdout : process.stderr
         guard case .waiting(let source) = end else {
-            socket.closeQuietly()
+            Sockets.end(socket)
             return
         }
         // Attached and drained from now on: a larger pipe and send buffer mean fewer wake-ups per megabyte

@@ -48,16 +48,25 @@ public enum AgentAddress: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    /// Opens one connection to the agent (blocking socket). Each stdio stream is another one.
-    public func connect(handshakeTimeoutMilliseconds: Int32 = 10_000) throws(GuestClientError) -> FileDescriptor {
+    /// Opens one connection to the agent (blocking socket). Each stdio stream is another one. With
+    /// `sendTimeoutMilliseconds`, every blocking write on it (and a Unix connect to a full backlog) gives
+    /// up after that long.
+    public func connect(handshakeTimeoutMilliseconds: Int32 = 10_000,
+                        sendTimeoutMilliseconds: Int? = nil) throws(GuestClientError) -> FileDescriptor {
         switch self {
         case .vsock(let cid, let port):
-            do { return try Sockets.connect(.vsock(cid: cid, port: port)) } catch { throw .connect(description, error) }
+            do { return try Sockets.connect(.vsock(cid: cid, port: port), sendTimeoutMilliseconds: sendTimeoutMilliseconds) } catch {
+                throw .connect(description, error)
+            }
         case .unix(let path):
-            do { return try Sockets.connect(.unix(path)) } catch { throw .connect(description, error) }
+            do { return try Sockets.connect(.unix(path), sendTimeoutMilliseconds: sendTimeoutMilliseconds) } catch {
+                throw .connect(description, error)
+            }
         case .hybrid(let path, let port):
             let fd: FileDescriptor
-            do { fd = try Sockets.connect(.unix(path)) } catch { throw .connect(description, error) }
+            do { fd = try Sockets.connect(.unix(path), sendTimeoutMilliseconds: sendTimeoutMilliseconds) } catch {
+                throw .connect(description, error)
+            }
             do {
                 try HybridConnectRequester.perform(on: fd, path: path, port: port, timeoutMilliseconds: handshakeTimeoutMilliseconds)
             } catch {

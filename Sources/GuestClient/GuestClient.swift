@@ -18,6 +18,8 @@ public enum GuestClientError: Error, CustomStringConvertible, Sendable {
     /// The agent answered with an error status.
     case rpc(RPCError)
     case protocolError(String)
+    /// No answer (or no progress writing the request) within the call's deadline.
+    case deadlineExceeded(String)
 
     public var description: String {
         switch self {
@@ -27,6 +29,7 @@ public enum GuestClientError: Error, CustomStringConvertible, Sendable {
         case .connectionClosed(let peer, let why): return "connection to \(peer) lost: \(why)"
         case .rpc(let error): return error.description
         case .protocolError(let message): return "protocol error: \(message)"
+        case .deadlineExceeded(let message): return message
         }
     }
 
@@ -62,20 +65,30 @@ public struct ProcessExit: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// A connection to one guest's agent and the calls it offers.
+/// A connection to one guest's agent and the calls it offers. Every call has a deadline: `callTimeout`
+/// (default `defaultCallTimeout`) for the answer, and the same bound on each blocking write, so a
+/// wedged guest (or a VMM socket that accepts and never answers) fails the call instead of hanging the
+/// caller. WaitProcess is the exception it has to be: it waits for the process, for as long as its own
+/// `timeoutNanoseconds` says (the agent answers DEADLINE_EXCEEDED then), plus `callTimeout`.
 public final class GuestClient: Sendable {
     public static let service = "guestkit.v1.Agent"
+    /// How long a call waits for its answer unless the client is made with another `callTimeout`:
+    /// ample for a StartProcess on a loaded TCG guest, short enough that a dead guest is noticed.
+    public static let defaultCallTimeout: Duration = .seconds(60)
 
     public let address: AgentAddress
     public let channel: RPCChannel
+    public let callTimeout: Duration
 
-    public init(address: AgentAddress) throws(GuestClientError) {
+    public init(address: AgentAddress, callTimeout: Duration = GuestClient.defaultCallTimeout) throws(GuestClientError) {
         self.address = address
-        channel = RPCChannel(fd: try address.connect(), peer: address.description)
+        self.callTimeout = callTimeout
+        channel = RPCChannel(fd: try address.connect(sendTimeoutMilliseconds: callTimeout.milliseconds),
+                             peer: address.description, callTimeout: callTimeout)
     }
 
-    public convenience init(_ text: String) throws(GuestClientError) {
-        try self.init(address: try AgentAddress(parsing: text))
+    public convenience init(_ text: String, callTimeout: Duration = GuestClient.defaultCallTimeout) throws(GuestClientError) {
+        try self.init(address: try AgentAddress(parsing: text), callTimeout: callTimeout)
     }
 
     deinit { channel.close() }
@@ -92,14 +105,20 @@ public final class GuestClient: Sendable {
 
     /// Opens a new connection carrying one stdio stream of process `id`: after this returns, reading it gives
     /// the process's output (until EOF), writing it feeds its stdin (shutdown(SHUT_WR) ends stdin).
-    public func attach(_ id: String, _ stream: Guestkit_V1_StdioStream) throws(GuestClientError) -> FileDescriptor {
-        let fd = try address.connect()
-        do {
+    /// `container` names the container of a container's process (its init is id = container).
+    public func attach(_ id: String, _ stream: Guestkit_V1_StdioStream, container: String = "") throws(GuestClientError) -> FileDescriptor {
+        let fd = try address.connect(sendTimeoutMilliseconds: callTimeout.milliseconds)
+        do throws(GuestClientError) {
             var request = Guestkit_V1_AttachStdioRequest()
             request.id = id
             request.stream = stream
+            request.containerID = container
             let _: Guestkit_V1_AttachStdioResponse = try OneShotCall.call(on: fd, peer: address.description,
-                                                                          "AttachStdio", request)
+                                                                          "AttachStdio", request, timeout: callTimeout)
+            // From here the connection is the stream: a stdin write may rightly wait for the process to read.
+            do throws(SysError) { try Sockets.setSendTimeout(fd, milliseconds: 0) } catch {
+                throw .connectionClosed(address.description, "AttachStdio: \(error)")
+            }
             return fd
         } catch {
             fd.closeQuietly()
@@ -107,21 +126,27 @@ public final class GuestClient: Sendable {
         }
     }
 
-    /// Waits for the process to end; its attached output streams have all reached EOF by then.
-    public func wait(_ id: String, timeoutNanoseconds: Int64 = 0) throws(GuestClientError) -> ProcessExit {
+    /// Waits for the process to end; its attached output streams have all reached EOF by then. With
+    /// `timeoutNanoseconds` 0 it waits as long as the process runs.
+    public func wait(_ id: String, container: String = "", timeoutNanoseconds: Int64 = 0) throws(GuestClientError) -> ProcessExit {
         var request = Guestkit_V1_WaitProcessRequest()
         request.id = id
+        request.containerID = container
         let response: Guestkit_V1_WaitProcessResponse = try channel.call("WaitProcess", request,
-                                                                         timeoutNanoseconds: timeoutNanoseconds)
+                                                                         timeoutNanoseconds: timeoutNanoseconds,
+                                                                         deadline: waitDeadline(timeoutNanoseconds))
         return ProcessExit(response)
     }
 
-    /// Starts a WaitProcess and returns at once; `completion` runs on the channel's reader thread.
-    public func wait(_ id: String, completion: @escaping @Sendable (Result<ProcessExit, GuestClientError>) -> Void) {
+    /// Starts a WaitProcess and returns at once; `completion` runs on the channel's reader thread (or a
+    /// timer's, when the deadline passes first).
+    public func wait(_ id: String, timeoutNanoseconds: Int64 = 0,
+                     completion: @escaping @Sendable (Result<ProcessExit, GuestClientError>) -> Void) {
         var request = Guestkit_V1_WaitProcessRequest()
         request.id = id
         let payload: [UInt8] = (try? request.serializedBytes()) ?? []
-        channel.start(service: Self.service, method: "WaitProcess", payload: payload) { result in
+        channel.start(service: Self.service, method: "WaitProcess", payload: payload, timeoutNanoseconds: timeoutNanoseconds,
+                      deadline: waitDeadline(timeoutNanoseconds)) { result in
             completion(result.flatMap { bytes in
                 do {
                     return .success(ProcessExit(try Guestkit_V1_WaitProcessResponse(serializedBytes: bytes)))
@@ -132,31 +157,44 @@ public final class GuestClient: Sendable {
         }
     }
 
-    public func signal(_ id: String, _ signal: Int32, processGroup: Bool = false) throws(GuestClientError) {
+    /// With `all` (and a container), every process in the container's cgroup.
+    public func signal(_ id: String, _ signal: Int32, processGroup: Bool = false, container: String = "",
+                       all: Bool = false) throws(GuestClientError) {
         var request = Guestkit_V1_SignalProcessRequest()
         request.id = id
         request.signal = signal
         request.processGroup = processGroup
+        request.containerID = container
+        request.all = all
         let _: Guestkit_V1_SignalProcessResponse = try channel.call("SignalProcess", request)
     }
 
-    public func resizeTerminal(_ id: String, rows: UInt16, columns: UInt16) throws(GuestClientError) {
+    public func resizeTerminal(_ id: String, rows: UInt16, columns: UInt16, container: String = "") throws(GuestClientError) {
         var request = Guestkit_V1_ResizeTerminalRequest()
         request.id = id
+        request.containerID = container
         request.rows = UInt32(rows)
         request.columns = UInt32(columns)
         let _: Guestkit_V1_ResizeTerminalResponse = try channel.call("ResizeTerminal", request)
     }
 
-    public func closeStdin(_ id: String) throws(GuestClientError) {
+    public func closeStdin(_ id: String, container: String = "") throws(GuestClientError) {
         var request = Guestkit_V1_CloseStdinRequest()
         request.id = id
+        request.containerID = container
         let _: Guestkit_V1_CloseStdinResponse = try channel.call("CloseStdin", request)
     }
 
-    public func listProcesses() throws(GuestClientError) -> [Guestkit_V1_ProcessEntry] {
-        let response: Guestkit_V1_ListProcessesResponse = try channel.call("ListProcesses", Guestkit_V1_ListProcessesRequest())
+    public func listProcesses(container: String = "") throws(GuestClientError) -> [Guestkit_V1_ProcessEntry] {
+        var request = Guestkit_V1_ListProcessesRequest()
+        request.containerID = container
+        let response: Guestkit_V1_ListProcessesResponse = try channel.call("ListProcesses", request)
         return response.processes
+    }
+
+    /// WaitProcess's own limit plus `callTimeout` for the answer to travel; none when it waits for good.
+    private func waitDeadline(_ timeoutNanoseconds: Int64) -> Duration? {
+        timeoutNanoseconds > 0 ? .nanoseconds(timeoutNanoseconds) + callTimeout : nil
     }
 
     public func shutdown(reboot: Bool) throws(GuestClientError) {
@@ -170,20 +208,23 @@ public final class GuestClient: Sendable {
 /// thread and without reading one byte past the response: what follows is the stream's data.
 enum OneShotCall {
     static func call<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(
-        on fd: FileDescriptor, peer: String, _ method: String, _ message: Request
+        on fd: FileDescriptor, peer: String, _ method: String, _ message: Request, timeout: Duration
     ) throws(GuestClientError) -> Response {
+        let deadline = ContinuousClock.now + timeout
         do {
             var request = Ttrpc_Request()
             request.service = GuestClient.service
             request.method = method
             request.payload = try message.serializedBytes()
+            // The socket's SO_SNDTIMEO bounds this write.
             try Sockets.sendAll(fd, Frame(streamID: 1, type: .request, payload: try request.serializedBytes()).encoded())
-            let header = FrameHeader(parsing: try readExactly(fd, FrameHeader.size, peer: peer))
+            let header = FrameHeader(parsing: try readExactly(fd, FrameHeader.size, peer: peer, method: method, by: deadline))
             guard header.type == MessageType.response.rawValue, header.streamID == 1,
                   Int(header.length) <= FrameHeader.maxPayload else {
                 throw GuestClientError.protocolError("\(peer) answered \(method) with a frame of type \(header.type) on stream \(header.streamID)")
             }
-            let response = try Ttrpc_Response(serializedBytes: try readExactly(fd, Int(header.length), peer: peer))
+            let response = try Ttrpc_Response(serializedBytes: try readExactly(fd, Int(header.length), peer: peer,
+                                                                                method: method, by: deadline))
             if response.hasStatus && response.status.code != 0 {
                 throw GuestClientError.rpc(RPCError(StatusCode(wire: response.status.code), response.status.message))
             }
@@ -191,19 +232,38 @@ enum OneShotCall {
         } catch let error as GuestClientError {
             throw error
         } catch let error as SysError {
+            if error.code == Errno.EAGAIN {
+                throw .deadlineExceeded("\(method) to \(peer): the request could not be written within \(timeout)")
+            }
             throw .connectionClosed(peer, "\(method): \(error)")
         } catch {
             throw .protocolError("\(method): \(error)")
         }
     }
 
-    static func readExactly(_ fd: FileDescriptor, _ count: Int, peer: String) throws -> [UInt8] {
+    static func readExactly(_ fd: FileDescriptor, _ count: Int, peer: String, method: String,
+                            by deadline: ContinuousClock.Instant) throws -> [UInt8] {
         var bytes: [UInt8] = []
         while bytes.count < count {
+            let left = max(deadline - ContinuousClock.now, .zero).milliseconds
+            guard try fd.waitReadable(timeoutMilliseconds: Int32(clamping: left)) else {
+                throw GuestClientError.deadlineExceeded("\(method) to \(peer): no answer by the deadline")
+            }
             let chunk = try fd.read(upTo: count - bytes.count)
             if chunk.isEmpty { throw GuestClientError.connectionClosed(peer, "the agent closed the connection mid-response") }
             bytes += chunk
         }
         return bytes
+    }
+}
+
+extension Duration {
+    /// Whole milliseconds, rounded up (so a short deadline never becomes "no wait at all"), at least 1.
+    var milliseconds: Int {
+        let (seconds, attoseconds) = components
+        let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1000)
+        guard !overflow, seconds >= 0 else { return seconds < 0 ? 1 : Int.max }
+        let fraction = (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000
+        return max(1, Int(clamping: whole) + Int(fraction))
     }
 }

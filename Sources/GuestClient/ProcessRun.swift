@@ -4,9 +4,7 @@ import GuestProto
 import GuestSys
 
 /// Runs one remote process with local descriptors wired to its stdio, the way `guestctl exec` does: start
-/// it (asking only for the streams that have a local end), attach each stream on its own connection, copy
-/// bytes in both directions on threads, wait for the exit status, then let the output copies finish — the
-/// agent has closed them before it answered, so that last step only drains what is already on the way.
+/// it (asking only for the streams that have a local end), then a `StdioSession` until its exit status.
 public struct ProcessRun: Sendable {
     public var request: Guestkit_V1_StartProcessRequest
     /// Local source of the process's stdin; nil: not attached (/dev/null remotely).
@@ -32,13 +30,35 @@ public struct ProcessRun: Sendable {
         request.stderr = stderr != nil && !request.terminal
         let process = try client.startProcess(request)
         started(process)
+        return try StdioSession(stdin: stdin, stdout: stdout, stderr: request.stderr ? stderr : nil)
+            .run(on: client, id: process.id, container: "") { () throws(GuestClientError) in try client.wait(process.id) }
+    }
+}
 
+/// A remote process's streams wired to local descriptors: each attached on its own connection and copied
+/// on a thread, until `finish` (the wait) returns; the output copies then drain what is already on the way
+/// (the agent closed those streams before it answered the wait).
+public struct StdioSession: Sendable {
+    public var stdin: FileDescriptor?
+    public var stdout: FileDescriptor?
+    public var stderr: FileDescriptor?
+
+    public init(stdin: FileDescriptor?, stdout: FileDescriptor?, stderr: FileDescriptor?) {
+        self.stdin = stdin
+        self.stdout = stdout
+        self.stderr = stderr
+    }
+
+    /// Attaches, runs `between` (e.g. StartContainer once the streams are attached), then `finish`.
+    public func run(on client: GuestClient, id: String, container: String,
+                    between: () throws(GuestClientError) -> Void = {},
+                    finish: () throws(GuestClientError) -> ProcessExit) throws(GuestClientError) -> ProcessExit {
         let copies = DispatchGroup()
         var outputs: [FileDescriptor] = []
         do throws(GuestClientError) {
-            for (local, stream) in [(stdout, Guestkit_V1_StdioStream.stdout), (request.stderr ? stderr : nil, .stderr)] {
+            for (local, stream) in [(stdout, Guestkit_V1_StdioStream.stdout), (stderr, .stderr)] {
                 guard let local else { continue }
-                let remote = try client.attach(process.id, stream)
+                let remote = try client.attach(id, stream, container: container)
                 outputs.append(remote)
                 copies.enter()
                 Thread.detachNewThread {
@@ -47,7 +67,7 @@ public struct ProcessRun: Sendable {
                 }
             }
             if let stdin {
-                let remote = try client.attach(process.id, .stdin)
+                let remote = try client.attach(id, .stdin, container: container)
                 // The copy thread owns this one: it may still be blocked reading the local stdin when the
                 // process ends, and closes the connection when it is done.
                 Thread.detachNewThread {
@@ -56,7 +76,8 @@ public struct ProcessRun: Sendable {
                     remote.closeQuietly()
                 }
             }
-            let status = try client.wait(process.id)
+            try between()
+            let status = try finish()
             copies.wait()
             for fd in outputs { fd.closeQuietly() }
             return status

@@ -24,18 +24,26 @@ public final class RPCChannel: Sendable {
     /// Held while one frame is written, so frames of concurrent calls never interleave.
     private let writeLock = Mutex(())
     public let peer: String
+    /// How long a call waits for its answer, and a write for room in the socket, unless told otherwise.
+    public let callTimeout: Duration
 
-    /// Takes over a connected blocking socket and starts the reader thread.
-    public init(fd: FileDescriptor, peer: String) {
+    /// Takes over a connected blocking socket and starts the reader thread. Writes on it give up after
+    /// `callTimeout` (SO_SNDTIMEO): a peer that stops reading fails the channel instead of blocking it.
+    public init(fd: FileDescriptor, peer: String, callTimeout: Duration = GuestClient.defaultCallTimeout) {
         self.fd = fd
         self.peer = peer
+        self.callTimeout = callTimeout
+        try? Sockets.setSendTimeout(fd, milliseconds: callTimeout.milliseconds)
         let reader = Thread { [self] in readLoop() }
         reader.name = "ttrpc-reader"
         reader.start()
     }
 
-    /// Starts a call; `completion` runs on the reader thread (or at once when the channel is closed).
+    /// Starts a call; `completion` runs on the reader thread (or at once when the channel is closed, or
+    /// on a timer's thread with `deadlineExceeded` when no answer came within `deadline`; nil: no limit).
+    /// `timeoutNanoseconds` is the ttRPC request's own field, for the server.
     public func start(service: String, method: String, payload: [UInt8], timeoutNanoseconds: Int64 = 0,
+                      deadline: Duration?,
                       completion: @escaping @Sendable (Result<[UInt8], GuestClientError>) -> Void) {
         let streamID: UInt32? = state.withLock { s in
             if s.failure != nil { return nil }
@@ -74,18 +82,36 @@ public final class RPCChannel: Sendable {
             }
         }
         if let written {
-            fail(.connectionClosed(peer, "sending \(method): \(written)"))
+            // A partly written frame leaves the stream out of step: the whole channel goes.
+            if written.code == Errno.EAGAIN {
+                fail(.deadlineExceeded("\(method) to \(peer): the request could not be written within \(callTimeout) "
+                    + "(the peer is not reading)"))
+            } else {
+                fail(.connectionClosed(peer, "sending \(method): \(written)"))
+            }
+            return
+        }
+        if let deadline {
+            let peer = self.peer
+            // Capped at a year: DispatchTime arithmetic must not overflow on an absurd deadline.
+            let milliseconds = min(deadline.milliseconds, 365 * 86_400_000)
+            DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(milliseconds)) { [weak self] in
+                self?.finish(streamID, .failure(.deadlineExceeded("\(method) to \(peer): no answer within \(deadline)")))
+            }
         }
     }
 
-    /// A blocking call: the response message, or the error status the agent answered.
+    /// A blocking call: the response message, or the error status the agent answered. `deadline` left
+    /// out means `callTimeout`; an explicit nil (`.some(nil)`) waits without limit (WaitProcess does).
     public func call<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(
-        _ method: String, _ request: Request, service: String = GuestClient.service, timeoutNanoseconds: Int64 = 0
+        _ method: String, _ request: Request, service: String = GuestClient.service, timeoutNanoseconds: Int64 = 0,
+        deadline: Duration?? = nil
     ) throws(GuestClientError) -> Response {
         let payload: [UInt8]
         do { payload = try request.serializedBytes() } catch { throw .protocolError("cannot encode \(method): \(error)") }
         let slot = ResultSlot()
-        start(service: service, method: method, payload: payload, timeoutNanoseconds: timeoutNanoseconds) { result in
+        start(service: service, method: method, payload: payload, timeoutNanoseconds: timeoutNanoseconds,
+              deadline: deadline ?? callTimeout) { result in
             slot.fill(result)
         }
         let bytes = try slot.wait().get()

@@ -63,44 +63,49 @@ public final class AgentSupervisor {
         restartDue = nil
         if everStarted { restarts += 1 }
         everStarted = true
-        var ours: FileDescriptor?
-        var theirs: FileDescriptor?
-        var null: FileDescriptor?
-        defer {
-            theirs?.closeQuietly()
-            null?.closeQuietly()
-        }
+        let ours: FileDescriptor
+        let theirs: FileDescriptor
+        let null: FileDescriptor
         do throws(SysError) {
-            let pair = try Sockets.pair()
-            ours = pair.0
-            theirs = pair.1
-            try ours!.setNonBlocking()
-            null = try FileDescriptor.open("/dev/null", .readWrite)
+            (ours, theirs) = try Sockets.pair()
+            do throws(SysError) {
+                try ours.setNonBlocking()
+                null = try FileDescriptor.open("/dev/null", .readWrite)
+            } catch {
+                ours.closeQuietly()
+                theirs.closeQuietly()
+                throw error
+            }
         } catch {
-            ours?.closeQuietly()
             console.error("cannot prepare the agent's control socket: \(error)")
             scheduleRestart(ranFor: 0)
             return false
         }
+        defer {
+            theirs.closeQuietly()
+            null.closeQuietly()
+        }
         var request = SpawnRequest(path: path, arguments: [path, "--port", String(port)], environment: environment,
                                    workingDirectory: "/",
-                                   descriptors: [0: null!, 1: .standardOutput, 2: .standardError, 3: theirs!])
+                                   descriptors: [0: null, 1: .standardOutput, 2: .standardError, 3: theirs])
         request.newSession = true
+        let started: Int32
         do throws(SpawnError) {
-            pid = try Spawner.spawn(request)
+            started = try Spawner.spawn(request)
         } catch {
-            ours?.closeQuietly()
+            ours.closeQuietly()
             console.error("\(error); is guest.agent=\(path) right?")
             scheduleRestart(ranFor: 0)
             return false
         }
+        pid = started
         startedAt = Clock.monotonicNanoseconds
         decoder = ControlLineDecoder()
         control = ours
-        do throws(SysError) { try poller.add(ours!, .readable) } catch {
+        do throws(SysError) { try poller.add(ours, .readable) } catch {
             console.error("cannot watch the agent's control socket: \(error)")
         }
-        console.info("agent \(path) started (pid \(pid!), port \(port))")
+        console.info("agent \(path) started (pid \(started), port \(port))")
         return true
     }
 
@@ -149,7 +154,7 @@ public final class AgentSupervisor {
     @discardableResult
     private func scheduleRestart(ranFor milliseconds: UInt64) -> UInt64 {
         let delay = backoff.delay(afterRunning: milliseconds)
-        restartDue = Clock.monotonicNanoseconds + delay * 1_000_000
+        restartDue = Clock.monotonicDeadline(afterMilliseconds: delay)
         return delay
     }
 

@@ -75,6 +75,10 @@ public struct BootOptions: Equatable, Sendable {
     public var kernelRootFlags: String?
     public var warnings: [String] = []
 
+    /// The longest `guest.root_wait` and `guest.shutdown_grace` accepted: a day. Longer is a typo, and
+    /// would overflow the arithmetic that turns it into a deadline (a trap in PID 1 panics the kernel).
+    public static let maximumWaitMilliseconds: UInt64 = 86_400_000
+
     public init() {}
 
     /// Reads the options from a command line (the text of /proc/cmdline).
@@ -111,7 +115,9 @@ public struct BootOptions: Equatable, Sendable {
         case "guest.agent":
             if value.hasPrefix("/") { agentPath = value } else { warn(parameter, "expected an absolute path") }
         case "guest.agent_port":
-            if let port = UInt32(value), port > 0 { agentPort = port } else { warn(parameter, "expected a port number") }
+            if let port = UInt32(value), port > 0, port < UInt32.max { agentPort = port } else {
+                warn(parameter, "expected a port number from 1 to 4294967294")
+            }
         case "guest.log":
             if let level = LogLevel(name: value) { logLevel = level } else {
                 warn(parameter, "expected error, warn, info or debug")
@@ -130,13 +136,9 @@ public struct BootOptions: Equatable, Sendable {
                 hostname = value
             }
         case "guest.root_wait":
-            if let ms = Self.milliseconds(value) { rootWaitMilliseconds = ms } else {
-                warn(parameter, "expected seconds such as 5, 2.5 or 500ms")
-            }
+            if let ms = duration(parameter, example: "5, 2.5 or 500ms") { rootWaitMilliseconds = ms }
         case "guest.shutdown_grace":
-            if let ms = Self.milliseconds(value) { shutdownGraceMilliseconds = ms } else {
-                warn(parameter, "expected seconds such as 2, 0.5 or 500ms")
-            }
+            if let ms = duration(parameter, example: "2, 0.5 or 500ms") { shutdownGraceMilliseconds = ms }
         default:
             if key.hasPrefix("guest.") {
                 warnings.append("unknown option \(Self.text(parameter)) ignored")
@@ -150,6 +152,19 @@ public struct BootOptions: Equatable, Sendable {
         if let value = parameter.value, let choice = T(rawValue: value.lowercased()) { return choice }
         warn(parameter, "expected " + T.allCases.map(\.rawValue).joined(separator: ", "))
         return nil
+    }
+
+    /// A duration option within 0…`maximumWaitMilliseconds`; nil (and a warning) otherwise.
+    private mutating func duration(_ parameter: KernelParameter, example: String) -> UInt64? {
+        guard let ms = Self.milliseconds(parameter.value ?? "") else {
+            warn(parameter, "expected seconds such as \(example)")
+            return nil
+        }
+        guard ms <= Self.maximumWaitMilliseconds else {
+            warn(parameter, "out of range (at most \(Self.maximumWaitMilliseconds / 1000) s)")
+            return nil
+        }
+        return ms
     }
 
     private mutating func warn(_ parameter: KernelParameter, _ expectation: String) {
@@ -191,6 +206,8 @@ public struct BootOptions: Equatable, Sendable {
             fraction = f * [100, 10, 1][digits.count - 1]
         }
         let (ms, overflow) = whole.multipliedReportingOverflow(by: 1000)
-        return overflow ? nil : ms + fraction
+        guard !overflow else { return nil }
+        let (total, carry) = ms.addingReportingOverflow(fraction)
+        return carry ? nil : total
     }
 }

@@ -53,7 +53,7 @@ public enum Confinement: Equatable, Sendable {
     static func firstSharedMount(_ mountInfo: String) -> String? {
         for line in mountInfo.split(separator: "\n") {
             let fields = line.split(separator: " ")
-            guard fields.count > 6, let separator = fields.firstIndex(of: "-") else { continue }
+            guard fields.count > 6, let separator = fields[6...].firstIndex(of: "-") else { continue }
             if fields[6..<separator].contains(where: { $0.hasPrefix("shared:") }) { return String(fields[4]) }
         }
         return nil

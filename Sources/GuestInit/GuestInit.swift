@@ -13,11 +13,11 @@ public enum GuestInit {
     public static let version = "0.1.0"
 
     /// What the executable took from its arguments.
-    public struct Invocation: Sendable {
+    public struct Invocation: Equatable, Sendable {
         /// Used instead of /proc/cmdline (tests, experiments).
         public var commandLine: String?
-        /// Words guest-init did not understand. The kernel passes unrecognised command-line words to
-        /// init as arguments, so they are logged, never fatal.
+        /// Arguments guest-init does not use at boot. The kernel passes unrecognised command-line words
+        /// (and everything after `--`) to init as arguments, so they are logged, never fatal.
         public var ignoredArguments: [String]
 
         public init(commandLine: String? = nil, ignoredArguments: [String] = []) {
@@ -68,7 +68,7 @@ public enum GuestInit {
             + (confinement.isMachine ? "" : " (PID 1 of a PID namespace: machine-wide steps skipped)"))
         for warning in options.warnings { console.warning(warning) }
         if !invocation.ignoredArguments.isEmpty {
-            console.debug("ignoring arguments: " + invocation.ignoredArguments.joined(separator: " "))
+            console.info("ignoring arguments not used at boot: " + invocation.ignoredArguments.joined(separator: " "))
         }
         if confinement.isMachine { try? Processes.routeCtrlAltDelToInit() }
         let failure = FailurePath(console: console, confinement: confinement, signals: signals, options: options)

@@ -32,6 +32,7 @@ public enum ModuleError: Error, Equatable, CustomStringConvertible {
     case notFound(name: String, directory: String)
     case cannotOpen(directory: String)
     case insertFailed(name: String, path: String, code: Int32)
+    case libraryMissing(reason: String)
 
     public var description: String {
         switch self {
@@ -43,6 +44,8 @@ public enum ModuleError: Error, Equatable, CustomStringConvertible {
         case .insertFailed(let name, let path, let code):
             return "cannot insert module \(name) (\(path)): \(Errno.name(code)) (\(Errno.message(code)))"
                 + (code == 8 ? "; built for another kernel?" : "")
+        case .libraryMissing(let reason):
+            return "cannot load libkmod (\(reason)); an image with modules needs libkmod.so.2 (compose-guest adds it with --modules-from)"
         }
     }
 }
@@ -64,6 +67,7 @@ public final class ModuleLoader {
         guard FileSystem.exists(directory + "/modules.dep") || FileSystem.exists(directory + "/modules.dep.bin") else {
             throw .cannotOpen(directory: directory)
         }
+        if let reason = gk_kmod_load_error() { throw .libraryMissing(reason: String(cString: reason)) }
         let made: OpaquePointer? = directory.withCString { dir in
             guard let configurationPaths else { return kmod_new(dir, nil) }
             var pointers: [UnsafeMutablePointer<CChar>?] = configurationPaths.map { strdup($0) }

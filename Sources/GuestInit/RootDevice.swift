@@ -98,10 +98,13 @@ public enum BlockProbe {
         var entries: [PartitionEntry] = []
         for index in 0..<max(0, blkid_partlist_numof_partitions(list)) {
             guard let partition = blkid_partlist_get_partition(list, index) else { continue }
+            // The start sector is the disk's word: a crafted table must not overflow the byte offset.
+            let (offset, overflow) = Int64(blkid_partition_get_start(partition)).multipliedReportingOverflow(by: 512)
+            guard !overflow, offset >= 0 else { continue }
             entries.append(PartitionEntry(
                 number: Int(blkid_partition_get_partno(partition)),
                 uuid: blkid_partition_get_uuid(partition).map { String(cString: $0).lowercased() },
-                offset: Int64(blkid_partition_get_start(partition)) * 512))
+                offset: offset))
         }
         return entries
     }
@@ -131,7 +134,7 @@ public struct RootDevice: Equatable, Sendable {
     public static func find(_ spec: RootSpec, candidates: () -> [String] = blockDevices,
                             timeoutMilliseconds: UInt64, pollMilliseconds: UInt64 = 10) throws(RootDeviceError) -> RootDevice
     {
-        let deadline = Clock.monotonicNanoseconds + timeoutMilliseconds * 1_000_000
+        let deadline = Clock.monotonicDeadline(afterMilliseconds: timeoutMilliseconds)
         while true {
             var seen: [String] = []
             if let device = try attempt(spec, candidates(), &seen) { return device }

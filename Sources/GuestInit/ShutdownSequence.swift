@@ -105,7 +105,7 @@ public struct ShutdownSequence {
 
     /// Reaps until no process is left or the time is up; true when some remain.
     private func waitForChildren(milliseconds: UInt64) -> Bool {
-        let deadline = Clock.monotonicNanoseconds + milliseconds * 1_000_000
+        let deadline = Clock.monotonicDeadline(afterMilliseconds: milliseconds)
         guard let poller = try? Poller(), (try? poller.add(signals.fd, .readable)) != nil else {
             // No poller: fall back to plain polling of waitpid.
             while Clock.monotonicNanoseconds < deadline {

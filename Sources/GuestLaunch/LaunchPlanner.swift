@@ -85,9 +85,14 @@ public struct LaunchPlanner: Sendable {
         !isInitramfs && image.dax && !rootOnBlockDevice && [.qemuQ35, .cloudHypervisor, .firecracker].contains(target)
     }
 
+    /// The buddy order of the free blocks a guest reports: 2^8 pages, 1 MiB (docs/density.md compares 7, 8, 9).
+    public static let pageReportingOrder = 8
+
     /// The kernel command line for one launch target.
     public func cmdline(for target: LaunchTarget) -> String {
         var args = ["console=ttyS0"]
+        // Before everything else, so a `loglevel=` the caller appends still wins.
+        if options.kernelLog != true { args.append("quiet") }
         if target == .firecracker {
             args += ["reboot=k", "panic=1", "pci=off", "i8042.noaux", "i8042.nomux", "i8042.dumbkbd", "swiotlb=noforce"]
         }
@@ -99,6 +104,12 @@ public struct LaunchPlanner: Sendable {
             args += ["root=\(root ?? "/dev/vda")", "rootfstype=\(image.format)"]
             if pmem { args.append("rootflags=dax") }
             args.append("ro")
+        }
+        if options.freePageReporting != false {
+            // The guest reports free blocks of this order once its zone holds 32 of them above the low
+            // watermark; the kernel's default here, MAX_PAGE_ORDER (4 MiB blocks), would want 128 MiB free
+            // first, which a small guest never has, so nothing would ever be reported.
+            args.append("page_reporting.page_reporting_order=\(Self.pageReportingOrder)")
         }
         if let agentPath { args.append("guest.agent=\(agentPath)") }
         args.append("guest.agent_port=\(options.agentPort)")
@@ -132,6 +143,7 @@ public struct LaunchPlanner: Sendable {
         var vm = VirtualMachine(kernel: kernelPath, commandLine: cmdline(for: target),
                                 memoryMiB: options.memoryMiB, vcpus: options.vcpus)
         vm.accelerator = options.accel
+        vm.freePageReporting = options.freePageReporting ?? true
         vm.initrd = initrd
         if isInitramfs {
             vm.initrd = imagePath

@@ -23,6 +23,10 @@ public struct LaunchOverrides: Sendable, Equatable {
     public var initrd: String?
     /// Attach the root as virtio-blk even when the image is DAX-ready.
     public var rootOnBlockDevice = false
+    /// true: the kernel's whole log on the console instead of `quiet`.
+    public var kernelLog: Bool?
+    /// false: no free page reporting balloon.
+    public var freePageReporting: Bool?
 
     public init() {}
 }
@@ -48,6 +52,8 @@ extension LaunchPlanner {
             options.accel = accel
         }
         options.extraCmdline += overrides.appends
+        if let kernelLog = overrides.kernelLog { options.kernelLog = kernelLog }
+        if let reporting = overrides.freePageReporting { options.freePageReporting = reporting }
         var kernels = manifest.kernels
         if let kernel = overrides.kernel {
             // Not required to exist here: a launch line may be printed for another machine.

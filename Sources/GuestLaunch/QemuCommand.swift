@@ -12,6 +12,9 @@
 //   `virtio-9p-device` on microvm); NICs `-netdev tap,…,script=no,downscript=no` plus `virtio-net-pci`
 //   (`virtio-net-device`). A NIC with a descriptor is `-netdev tap,id=…,fd=N`: QEMU inherits the tap as fd
 //   N (`inheritedDescriptors`), so the tap may live in a namespace QEMU is not in.
+// - Free page reporting is `virtio-balloon-pci,free-page-reporting=on` (`virtio-balloon-device` on microvm):
+//   QEMU discards each reported range from the guest-RAM backend (a hole punched in the memfd), so the
+//   host's resident memory follows what the guest holds; the balloon itself is never inflated.
 
 import GuestSys
 
@@ -66,6 +69,9 @@ public enum QemuCommand {
             case .kernel:
                 argv += ["-device", q35 ? "vhost-vsock-pci,guest-cid=\(vsock.guestCID)" : "vhost-vsock-device,guest-cid=\(vsock.guestCID)"]
             }
+        }
+        if vm.freePageReporting {
+            argv += ["-device", "\(q35 ? "virtio-balloon-pci" : "virtio-balloon-device"),free-page-reporting=on"]
         }
         for (index, share) in vm.shares.enumerated() {
             argv += ["-fsdev", "local,id=fs\(index),path=\(share.hostPath),security_model=passthrough,multidevs=remap"

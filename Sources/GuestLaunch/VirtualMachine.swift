@@ -19,6 +19,10 @@ public struct VirtualMachine: Sendable, Equatable {
     public var accelerator = "tcg"
     /// Where the serial console (ttyS0) goes.
     public var console: Console = .standardOutput
+    /// A virtio-balloon device with free page reporting: the guest hands the pages it frees back to the
+    /// host, so an idle guest's host memory shrinks to what it uses. QEMU only here (docs/launch.md gives
+    /// the Firecracker and Cloud Hypervisor equivalents).
+    public var freePageReporting = true
 
     public init(kernel: String, commandLine: String, memoryMiB: Int = 256, vcpus: Int = 1) {
         self.kernel = kernel

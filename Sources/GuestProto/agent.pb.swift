@@ -15,10 +15,18 @@
 /// AttachStdio request and, after its OK response, carries raw bytes (see AttachStdio). That gives every
 /// stream its own backpressure and no head-of-line blocking between streams or RPCs.
 ///
-/// Room for the OCI-container RPCs of a later issue: every process message has `container_id` (field 15;
-/// empty means a process of the guest itself), fields 16-31 of each message are reserved for container
-/// work, and the container RPCs will sit beside these in the same service.
+/// OCI containers: CreateContainer (a bundle in the guest, or a spec plus the mounts that make its rootfs),
+/// StartContainer, ExecProcess, state, pause/resume, update, stats, OOM events and DeleteContainer. A
+/// container's processes are processes like any other for the process RPCs: its init is process id =
+/// container id with container_id = container id, an exec has its own id; WaitProcess, AttachStdio,
+/// ResizeTerminal, CloseStdin and SignalProcess work on them unchanged. `container_id` (field 15) empty
+/// means a process of the guest itself; fields 16-31 of the process messages are for container work.
 
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 import SwiftProtobuf
 
 // If the compiler emits an error on this type, it is because this file
@@ -114,6 +122,56 @@ public nonisolated enum Guestkit_V1_ProcessState: SwiftProtobuf.Enum, Swift.Case
     .unspecified,
     .running,
     .exited,
+  ]
+
+}
+
+public nonisolated enum Guestkit_V1_ContainerStatus: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+  case creating // = 1
+  case created // = 2
+  case running // = 3
+  case paused // = 4
+  case stopped // = 5
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .creating
+    case 2: self = .created
+    case 3: self = .running
+    case 4: self = .paused
+    case 5: self = .stopped
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .creating: return 1
+    case .created: return 2
+    case .running: return 3
+    case .paused: return 4
+    case .stopped: return 5
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Guestkit_V1_ContainerStatus] = [
+    .unspecified,
+    .creating,
+    .created,
+    .running,
+    .paused,
+    .stopped,
   ]
 
 }
@@ -447,6 +505,10 @@ public nonisolated struct Guestkit_V1_SignalProcessRequest: Sendable {
 
   public var containerID: String = String()
 
+  /// With container_id: every process in the container's cgroup, also those that left its session or
+  /// process group (SIGKILL through cgroup.kill; other signals with the cgroup frozen meanwhile).
+  public var all: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -618,6 +680,428 @@ public nonisolated struct Guestkit_V1_ShutdownRequest: Sendable {
 }
 
 public nonisolated struct Guestkit_V1_ShutdownResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// One mount the agent makes before creating a container (a 9p share, an overlay, a bind), mount(2) style:
+/// options are fstab words (ro, nosuid, bind, …) and filesystem data (trans=virtio,version=9p2000.L).
+public nonisolated struct Guestkit_V1_StorageMount: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var type: String = String()
+
+  public var source: String = String()
+
+  /// Absolute path in the guest; created when missing.
+  public var target: String = String()
+
+  public var options: [String] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Guestkit_V1_CreateContainerRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Letters, digits, _ + - . (1-128 bytes).
+  public var id: String = String()
+
+  /// A bundle directory in the guest (config.json + rootfs). Or leave it empty and give spec_json.
+  public var bundle: String = String()
+
+  /// The spec (config.json's content); used when bundle is empty.
+  public var specJson: Data = Data()
+
+  /// Absolute path of the root filesystem; overrides the spec's root.path (required with spec_json when the
+  /// spec's root.path is relative and there is no bundle).
+  public var rootfs: String = String()
+
+  /// Mounted in order before anything else; unmounted (in reverse) on delete or a failed create.
+  public var storage: [Guestkit_V1_StorageMount] = []
+
+  /// Which of the init's streams the host will attach (AttachStdio with id = container_id = this id). With
+  /// process.terminal, stdout is the terminal and stderr must be false.
+  public var stdin: Bool = false
+
+  public var stdout: Bool = false
+
+  public var stderr: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Guestkit_V1_CreateContainerResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var id: String = String()
+
+  /// The init's pid (in the guest's PID namespace).
+  public var pid: Int32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Guestkit_V1_StartContainerRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var id: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Guestkit_V1_StartContainerResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var pid: Int32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Guestkit_V1_ExecProcessRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var containerID: String = String()
+
+  /// The exec's process id; the agent picks one when empty.
+  public var id: String = String()
+
+  /// An OCI runtime-spec Process (args, env, cwd, user, capabilities, rlimits, noNewPrivileges, terminal,
+  /// consoleSize). Fields left out behave as in runc: capabilities and rlimits are the container's.
+  public var processJson: Data = Data()
+
+  public var stdin: Bool = false
+
+  public var stdout: Bool = false
+
+  public var stderr: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Guestkit_V1_ExecProcessResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var id: String = String()
+
+  public var pid: Int32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Guestkit_V1_ContainerInfo: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var id: String = String()
+
+  public var status: Guestkit_V1_ContainerStatus = .unspecified
+
+  /// The init's pid; 0 once stopped.
+  public var pid: Int32 = 0
+
+  public var bundle: String = String()
+
+  /// Once stopped, as in WaitProcessResponse.
+  public var exitCode: Int32 = 0
+
+  public var signal: Int32 = 0
+
+  public var createdBoottimeNs: UInt64 = 0
+
+  public var startedBoottimeNs: UInt64 = 0
+
+  public var exitedBoottimeNs: UInt64 = 0
+
+  /// The OCI state document (what hooks read on stdin).
+  public var stateJson: String = String()
+
+  public var oomKills: UInt64 = 0
+
+  /// Exec processes still known to the agent.
+  public var execIds: [String] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Guestkit_V1_ContainerStateRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var id: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Guestkit_V1_ContainerStateResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var container: Guestkit_V1_ContainerInfo {
+    get {_container ?? Guestkit_V1_ContainerInfo()}
+    set {_container = newValue}
+  }
+  /// Returns true if `container` has been explicitly set.
+  public var hasContainer: Bool {self._container != nil}
+  /// Clears the value of `container`. Subsequent reads from it will return its default value.
+  public mutating func clearContainer() {self._container = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _container: Guestkit_V1_ContainerInfo? = nil
+}
+
+public nonisolated struct Guestkit_V1_ListContainersRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Guestkit_V1_ListContainersResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var containers: [Guestkit_V1_ContainerInfo] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Guestkit_V1_PauseContainerRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var id: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Guestkit_V1_PauseContainerResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Guestkit_V1_ResumeContainerRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var id: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Guestkit_V1_ResumeContainerResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Guestkit_V1_UpdateContainerRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var id: String = String()
+
+  /// The spec's linux.resources object as JSON.
+  public var resourcesJson: Data = Data()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Guestkit_V1_UpdateContainerResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Guestkit_V1_ContainerStatsRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var id: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Guestkit_V1_IOStat: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// "major:minor".
+  public var device: String = String()
+
+  public var readBytes: UInt64 = 0
+
+  public var writeBytes: UInt64 = 0
+
+  public var readIos: UInt64 = 0
+
+  public var writeIos: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Guestkit_V1_ContainerStatsResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var cpuUsageUsec: UInt64 = 0
+
+  public var cpuUserUsec: UInt64 = 0
+
+  public var cpuSystemUsec: UInt64 = 0
+
+  public var cpuPeriods: UInt64 = 0
+
+  public var cpuThrottledPeriods: UInt64 = 0
+
+  public var cpuThrottledUsec: UInt64 = 0
+
+  public var memoryCurrent: UInt64 = 0
+
+  /// 0: unlimited.
+  public var memoryMax: UInt64 = 0
+
+  public var memorySwapCurrent: UInt64 = 0
+
+  /// memory.stat key by key.
+  public var memoryStat: Dictionary<String,UInt64> = [:]
+
+  /// memory.events: low, high, max, oom, oom_kill.
+  public var memoryEvents: Dictionary<String,UInt64> = [:]
+
+  public var pidsCurrent: UInt64 = 0
+
+  /// 0: unlimited.
+  public var pidsMax: UInt64 = 0
+
+  public var io: [Guestkit_V1_IOStat] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Guestkit_V1_WaitContainerOOMRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var id: String = String()
+
+  /// Answer once memory.events oom_kill exceeds this.
+  public var knownOomKills: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Guestkit_V1_WaitContainerOOMResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var oomKills: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Guestkit_V1_DeleteContainerRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var id: String = String()
+
+  /// Kill a container that is still running (otherwise FAILED_PRECONDITION).
+  public var force: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Guestkit_V1_DeleteContainerResponse: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
@@ -969,6 +1453,10 @@ nonisolated extension Guestkit_V1_StdioStream: SwiftProtobuf._ProtoNameProviding
 
 nonisolated extension Guestkit_V1_ProcessState: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0PROCESS_STATE_UNSPECIFIED\0\u{1}PROCESS_STATE_RUNNING\0\u{1}PROCESS_STATE_EXITED\0")
+}
+
+nonisolated extension Guestkit_V1_ContainerStatus: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0CONTAINER_STATUS_UNSPECIFIED\0\u{1}CONTAINER_STATUS_CREATING\0\u{1}CONTAINER_STATUS_CREATED\0\u{1}CONTAINER_STATUS_RUNNING\0\u{1}CONTAINER_STATUS_PAUSED\0\u{1}CONTAINER_STATUS_STOPPED\0")
 }
 
 nonisolated extension Guestkit_V1_GetInfoRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
@@ -1574,7 +2062,7 @@ nonisolated extension Guestkit_V1_AttachStdioResponse: SwiftProtobuf.Message, Sw
 
 nonisolated extension Guestkit_V1_SignalProcessRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SignalProcessRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}signal\0\u{3}process_group\0\u{4}\u{c}container_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}signal\0\u{3}process_group\0\u{4}\u{c}container_id\0\u{1}all\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1586,6 +2074,7 @@ nonisolated extension Guestkit_V1_SignalProcessRequest: SwiftProtobuf.Message, S
       case 2: try { try decoder.decodeSingularInt32Field(value: &self.signal) }()
       case 3: try { try decoder.decodeSingularBoolField(value: &self.processGroup) }()
       case 15: try { try decoder.decodeSingularStringField(value: &self.containerID) }()
+      case 16: try { try decoder.decodeSingularBoolField(value: &self.all) }()
       default: break
       }
     }
@@ -1604,6 +2093,9 @@ nonisolated extension Guestkit_V1_SignalProcessRequest: SwiftProtobuf.Message, S
     if !self.containerID.isEmpty {
       try visitor.visitSingularStringField(value: self.containerID, fieldNumber: 15)
     }
+    if self.all != false {
+      try visitor.visitSingularBoolField(value: self.all, fieldNumber: 16)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1612,6 +2104,7 @@ nonisolated extension Guestkit_V1_SignalProcessRequest: SwiftProtobuf.Message, S
     if lhs.signal != rhs.signal {return false}
     if lhs.processGroup != rhs.processGroup {return false}
     if lhs.containerID != rhs.containerID {return false}
+    if lhs.all != rhs.all {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2008,6 +2501,945 @@ nonisolated extension Guestkit_V1_ShutdownResponse: SwiftProtobuf.Message, Swift
   }
 
   public static func ==(lhs: Guestkit_V1_ShutdownResponse, rhs: Guestkit_V1_ShutdownResponse) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Guestkit_V1_StorageMount: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".StorageMount"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}type\0\u{1}source\0\u{1}target\0\u{1}options\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.type) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.source) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.target) }()
+      case 4: try { try decoder.decodeRepeatedStringField(value: &self.options) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.type.isEmpty {
+      try visitor.visitSingularStringField(value: self.type, fieldNumber: 1)
+    }
+    if !self.source.isEmpty {
+      try visitor.visitSingularStringField(value: self.source, fieldNumber: 2)
+    }
+    if !self.target.isEmpty {
+      try visitor.visitSingularStringField(value: self.target, fieldNumber: 3)
+    }
+    if !self.options.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.options, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Guestkit_V1_StorageMount, rhs: Guestkit_V1_StorageMount) -> Bool {
+    if lhs.type != rhs.type {return false}
+    if lhs.source != rhs.source {return false}
+    if lhs.target != rhs.target {return false}
+    if lhs.options != rhs.options {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Guestkit_V1_CreateContainerRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CreateContainerRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}bundle\0\u{3}spec_json\0\u{1}rootfs\0\u{1}storage\0\u{1}stdin\0\u{1}stdout\0\u{1}stderr\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.id) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.bundle) }()
+      case 3: try { try decoder.decodeSingularBytesField(value: &self.specJson) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.rootfs) }()
+      case 5: try { try decoder.decodeRepeatedMessageField(value: &self.storage) }()
+      case 6: try { try decoder.decodeSingularBoolField(value: &self.stdin) }()
+      case 7: try { try decoder.decodeSingularBoolField(value: &self.stdout) }()
+      case 8: try { try decoder.decodeSingularBoolField(value: &self.stderr) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.id.isEmpty {
+      try visitor.visitSingularStringField(value: self.id, fieldNumber: 1)
+    }
+    if !self.bundle.isEmpty {
+      try visitor.visitSingularStringField(value: self.bundle, fieldNumber: 2)
+    }
+    if !self.specJson.isEmpty {
+      try visitor.visitSingularBytesField(value: self.specJson, fieldNumber: 3)
+    }
+    if !self.rootfs.isEmpty {
+      try visitor.visitSingularStringField(value: self.rootfs, fieldNumber: 4)
+    }
+    if !self.storage.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.storage, fieldNumber: 5)
+    }
+    if self.stdin != false {
+      try visitor.visitSingularBoolField(value: self.stdin, fieldNumber: 6)
+    }
+    if self.stdout != false {
+      try visitor.visitSingularBoolField(value: self.stdout, fieldNumber: 7)
+    }
+    if self.stderr != false {
+      try visitor.visitSingularBoolField(value: self.stderr, fieldNumber: 8)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Guestkit_V1_CreateContainerRequest, rhs: Guestkit_V1_CreateContainerRequest) -> Bool {
+    if lhs.id != rhs.id {return false}
+    if lhs.bundle != rhs.bundle {return false}
+    if lhs.specJson != rhs.specJson {return false}
+    if lhs.rootfs != rhs.rootfs {return false}
+    if lhs.storage != rhs.storage {return false}
+    if lhs.stdin != rhs.stdin {return false}
+    if lhs.stdout != rhs.stdout {return false}
+    if lhs.stderr != rhs.stderr {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Guestkit_V1_CreateContainerResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CreateContainerResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}pid\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.id) }()
+      case 2: try { try decoder.decodeSingularInt32Field(value: &self.pid) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.id.isEmpty {
+      try visitor.visitSingularStringField(value: self.id, fieldNumber: 1)
+    }
+    if self.pid != 0 {
+      try visitor.visitSingularInt32Field(value: self.pid, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Guestkit_V1_CreateContainerResponse, rhs: Guestkit_V1_CreateContainerResponse) -> Bool {
+    if lhs.id != rhs.id {return false}
+    if lhs.pid != rhs.pid {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Guestkit_V1_StartContainerRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".StartContainerRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.id) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.id.isEmpty {
+      try visitor.visitSingularStringField(value: self.id, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Guestkit_V1_StartContainerRequest, rhs: Guestkit_V1_StartContainerRequest) -> Bool {
+    if lhs.id != rhs.id {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Guestkit_V1_StartContainerResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".StartContainerResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}pid\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt32Field(value: &self.pid) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.pid != 0 {
+      try visitor.visitSingularInt32Field(value: self.pid, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Guestkit_V1_StartContainerResponse, rhs: Guestkit_V1_StartContainerResponse) -> Bool {
+    if lhs.pid != rhs.pid {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Guestkit_V1_ExecProcessRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ExecProcessRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}container_id\0\u{1}id\0\u{3}process_json\0\u{1}stdin\0\u{1}stdout\0\u{1}stderr\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.containerID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.id) }()
+      case 3: try { try decoder.decodeSingularBytesField(value: &self.processJson) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.stdin) }()
+      case 5: try { try decoder.decodeSingularBoolField(value: &self.stdout) }()
+      case 6: try { try decoder.decodeSingularBoolField(value: &self.stderr) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.containerID.isEmpty {
+      try visitor.visitSingularStringField(value: self.containerID, fieldNumber: 1)
+    }
+    if !self.id.isEmpty {
+      try visitor.visitSingularStringField(value: self.id, fieldNumber: 2)
+    }
+    if !self.processJson.isEmpty {
+      try visitor.visitSingularBytesField(value: self.processJson, fieldNumber: 3)
+    }
+    if self.stdin != false {
+      try visitor.visitSingularBoolField(value: self.stdin, fieldNumber: 4)
+    }
+    if self.stdout != false {
+      try visitor.visitSingularBoolField(value: self.stdout, fieldNumber: 5)
+    }
+    if self.stderr != false {
+      try visitor.visitSingularBoolField(value: self.stderr, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Guestkit_V1_ExecProcessRequest, rhs: Guestkit_V1_ExecProcessRequest) -> Bool {
+    if lhs.containerID != rhs.containerID {return false}
+    if lhs.id != rhs.id {return false}
+    if lhs.processJson != rhs.processJson {return false}
+    if lhs.stdin != rhs.stdin {return false}
+    if lhs.stdout != rhs.stdout {return false}
+    if lhs.stderr != rhs.stderr {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Guestkit_V1_ExecProcessResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ExecProcessResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}pid\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.id) }()
+      case 2: try { try decoder.decodeSingularInt32Field(value: &self.pid) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.id.isEmpty {
+      try visitor.visitSingularStringField(value: self.id, fieldNumber: 1)
+    }
+    if self.pid != 0 {
+      try visitor.visitSingularInt32Field(value: self.pid, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Guestkit_V1_ExecProcessResponse, rhs: Guestkit_V1_ExecProcessResponse) -> Bool {
+    if lhs.id != rhs.id {return false}
+    if lhs.pid != rhs.pid {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Guestkit_V1_ContainerInfo: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ContainerInfo"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}status\0\u{1}pid\0\u{1}bundle\0\u{3}exit_code\0\u{1}signal\0\u{3}created_boottime_ns\0\u{3}started_boottime_ns\0\u{3}exited_boottime_ns\0\u{3}state_json\0\u{3}oom_kills\0\u{3}exec_ids\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.id) }()
+      case 2: try { try decoder.decodeSingularEnumField(value: &self.status) }()
+      case 3: try { try decoder.decodeSingularInt32Field(value: &self.pid) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.bundle) }()
+      case 5: try { try decoder.decodeSingularInt32Field(value: &self.exitCode) }()
+      case 6: try { try decoder.decodeSingularInt32Field(value: &self.signal) }()
+      case 7: try { try decoder.decodeSingularUInt64Field(value: &self.createdBoottimeNs) }()
+      case 8: try { try decoder.decodeSingularUInt64Field(value: &self.startedBoottimeNs) }()
+      case 9: try { try decoder.decodeSingularUInt64Field(value: &self.exitedBoottimeNs) }()
+      case 10: try { try decoder.decodeSingularStringField(value: &self.stateJson) }()
+      case 11: try { try decoder.decodeSingularUInt64Field(value: &self.oomKills) }()
+      case 12: try { try decoder.decodeRepeatedStringField(value: &self.execIds) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.id.isEmpty {
+      try visitor.visitSingularStringField(value: self.id, fieldNumber: 1)
+    }
+    if self.status != .unspecified {
+      try visitor.visitSingularEnumField(value: self.status, fieldNumber: 2)
+    }
+    if self.pid != 0 {
+      try visitor.visitSingularInt32Field(value: self.pid, fieldNumber: 3)
+    }
+    if !self.bundle.isEmpty {
+      try visitor.visitSingularStringField(value: self.bundle, fieldNumber: 4)
+    }
+    if self.exitCode != 0 {
+      try visitor.visitSingularInt32Field(value: self.exitCode, fieldNumber: 5)
+    }
+    if self.signal != 0 {
+      try visitor.visitSingularInt32Field(value: self.signal, fieldNumber: 6)
+    }
+    if self.createdBoottimeNs != 0 {
+      try visitor.visitSingularUInt64Field(value: self.createdBoottimeNs, fieldNumber: 7)
+    }
+    if self.startedBoottimeNs != 0 {
+      try visitor.visitSingularUInt64Field(value: self.startedBoottimeNs, fieldNumber: 8)
+    }
+    if self.exitedBoottimeNs != 0 {
+      try visitor.visitSingularUInt64Field(value: self.exitedBoottimeNs, fieldNumber: 9)
+    }
+    if !self.stateJson.isEmpty {
+      try visitor.visitSingularStringField(value: self.stateJson, fieldNumber: 10)
+    }
+    if self.oomKills != 0 {
+      try visitor.visitSingularUInt64Field(value: self.oomKills, fieldNumber: 11)
+    }
+    if !self.execIds.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.execIds, fieldNumber: 12)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Guestkit_V1_ContainerInfo, rhs: Guestkit_V1_ContainerInfo) -> Bool {
+    if lhs.id != rhs.id {return false}
+    if lhs.status != rhs.status {return false}
+    if lhs.pid != rhs.pid {return false}
+    if lhs.bundle != rhs.bundle {return false}
+    if lhs.exitCode != rhs.exitCode {return false}
+    if lhs.signal != rhs.signal {return false}
+    if lhs.createdBoottimeNs != rhs.createdBoottimeNs {return false}
+    if lhs.startedBoottimeNs != rhs.startedBoottimeNs {return false}
+    if lhs.exitedBoottimeNs != rhs.exitedBoottimeNs {return false}
+    if lhs.stateJson != rhs.stateJson {return false}
+    if lhs.oomKills != rhs.oomKills {return false}
+    if lhs.execIds != rhs.execIds {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Guestkit_V1_ContainerStateRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ContainerStateRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.id) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.id.isEmpty {
+      try visitor.visitSingularStringField(value: self.id, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Guestkit_V1_ContainerStateRequest, rhs: Guestkit_V1_ContainerStateRequest) -> Bool {
+    if lhs.id != rhs.id {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Guestkit_V1_ContainerStateResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ContainerStateResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}container\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._container) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._container {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Guestkit_V1_ContainerStateResponse, rhs: Guestkit_V1_ContainerStateResponse) -> Bool {
+    if lhs._container != rhs._container {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Guestkit_V1_ListContainersRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListContainersRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Guestkit_V1_ListContainersRequest, rhs: Guestkit_V1_ListContainersRequest) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Guestkit_V1_ListContainersResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListContainersResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}containers\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.containers) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.containers.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.containers, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Guestkit_V1_ListContainersResponse, rhs: Guestkit_V1_ListContainersResponse) -> Bool {
+    if lhs.containers != rhs.containers {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Guestkit_V1_PauseContainerRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PauseContainerRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.id) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.id.isEmpty {
+      try visitor.visitSingularStringField(value: self.id, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Guestkit_V1_PauseContainerRequest, rhs: Guestkit_V1_PauseContainerRequest) -> Bool {
+    if lhs.id != rhs.id {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Guestkit_V1_PauseContainerResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PauseContainerResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Guestkit_V1_PauseContainerResponse, rhs: Guestkit_V1_PauseContainerResponse) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Guestkit_V1_ResumeContainerRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ResumeContainerRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.id) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.id.isEmpty {
+      try visitor.visitSingularStringField(value: self.id, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Guestkit_V1_ResumeContainerRequest, rhs: Guestkit_V1_ResumeContainerRequest) -> Bool {
+    if lhs.id != rhs.id {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Guestkit_V1_ResumeContainerResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ResumeContainerResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Guestkit_V1_ResumeContainerResponse, rhs: Guestkit_V1_ResumeContainerResponse) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Guestkit_V1_UpdateContainerRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".UpdateContainerRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{3}resources_json\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.id) }()
+      case 2: try { try decoder.decodeSingularBytesField(value: &self.resourcesJson) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.id.isEmpty {
+      try visitor.visitSingularStringField(value: self.id, fieldNumber: 1)
+    }
+    if !self.resourcesJson.isEmpty {
+      try visitor.visitSingularBytesField(value: self.resourcesJson, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Guestkit_V1_UpdateContainerRequest, rhs: Guestkit_V1_UpdateContainerRequest) -> Bool {
+    if lhs.id != rhs.id {return false}
+    if lhs.resourcesJson != rhs.resourcesJson {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Guestkit_V1_UpdateContainerResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".UpdateContainerResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Guestkit_V1_UpdateContainerResponse, rhs: Guestkit_V1_UpdateContainerResponse) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Guestkit_V1_ContainerStatsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ContainerStatsRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.id) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.id.isEmpty {
+      try visitor.visitSingularStringField(value: self.id, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Guestkit_V1_ContainerStatsRequest, rhs: Guestkit_V1_ContainerStatsRequest) -> Bool {
+    if lhs.id != rhs.id {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Guestkit_V1_IOStat: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".IOStat"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}device\0\u{3}read_bytes\0\u{3}write_bytes\0\u{3}read_ios\0\u{3}write_ios\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.device) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.readBytes) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.writeBytes) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.readIos) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.writeIos) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.device.isEmpty {
+      try visitor.visitSingularStringField(value: self.device, fieldNumber: 1)
+    }
+    if self.readBytes != 0 {
+      try visitor.visitSingularUInt64Field(value: self.readBytes, fieldNumber: 2)
+    }
+    if self.writeBytes != 0 {
+      try visitor.visitSingularUInt64Field(value: self.writeBytes, fieldNumber: 3)
+    }
+    if self.readIos != 0 {
+      try visitor.visitSingularUInt64Field(value: self.readIos, fieldNumber: 4)
+    }
+    if self.writeIos != 0 {
+      try visitor.visitSingularUInt64Field(value: self.writeIos, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Guestkit_V1_IOStat, rhs: Guestkit_V1_IOStat) -> Bool {
+    if lhs.device != rhs.device {return false}
+    if lhs.readBytes != rhs.readBytes {return false}
+    if lhs.writeBytes != rhs.writeBytes {return false}
+    if lhs.readIos != rhs.readIos {return false}
+    if lhs.writeIos != rhs.writeIos {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Guestkit_V1_ContainerStatsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ContainerStatsResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}cpu_usage_usec\0\u{3}cpu_user_usec\0\u{3}cpu_system_usec\0\u{3}cpu_periods\0\u{3}cpu_throttled_periods\0\u{3}cpu_throttled_usec\0\u{3}memory_current\0\u{3}memory_max\0\u{3}memory_swap_current\0\u{3}memory_stat\0\u{3}memory_events\0\u{3}pids_current\0\u{3}pids_max\0\u{1}io\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.cpuUsageUsec) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.cpuUserUsec) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.cpuSystemUsec) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.cpuPeriods) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.cpuThrottledPeriods) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.cpuThrottledUsec) }()
+      case 7: try { try decoder.decodeSingularUInt64Field(value: &self.memoryCurrent) }()
+      case 8: try { try decoder.decodeSingularUInt64Field(value: &self.memoryMax) }()
+      case 9: try { try decoder.decodeSingularUInt64Field(value: &self.memorySwapCurrent) }()
+      case 10: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufUInt64>.self, value: &self.memoryStat) }()
+      case 11: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufUInt64>.self, value: &self.memoryEvents) }()
+      case 12: try { try decoder.decodeSingularUInt64Field(value: &self.pidsCurrent) }()
+      case 13: try { try decoder.decodeSingularUInt64Field(value: &self.pidsMax) }()
+      case 14: try { try decoder.decodeRepeatedMessageField(value: &self.io) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.cpuUsageUsec != 0 {
+      try visitor.visitSingularUInt64Field(value: self.cpuUsageUsec, fieldNumber: 1)
+    }
+    if self.cpuUserUsec != 0 {
+      try visitor.visitSingularUInt64Field(value: self.cpuUserUsec, fieldNumber: 2)
+    }
+    if self.cpuSystemUsec != 0 {
+      try visitor.visitSingularUInt64Field(value: self.cpuSystemUsec, fieldNumber: 3)
+    }
+    if self.cpuPeriods != 0 {
+      try visitor.visitSingularUInt64Field(value: self.cpuPeriods, fieldNumber: 4)
+    }
+    if self.cpuThrottledPeriods != 0 {
+      try visitor.visitSingularUInt64Field(value: self.cpuThrottledPeriods, fieldNumber: 5)
+    }
+    if self.cpuThrottledUsec != 0 {
+      try visitor.visitSingularUInt64Field(value: self.cpuThrottledUsec, fieldNumber: 6)
+    }
+    if self.memoryCurrent != 0 {
+      try visitor.visitSingularUInt64Field(value: self.memoryCurrent, fieldNumber: 7)
+    }
+    if self.memoryMax != 0 {
+      try visitor.visitSingularUInt64Field(value: self.memoryMax, fieldNumber: 8)
+    }
+    if self.memorySwapCurrent != 0 {
+      try visitor.visitSingularUInt64Field(value: self.memorySwapCurrent, fieldNumber: 9)
+    }
+    if !self.memoryStat.isEmpty {
+      try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufUInt64>.self, value: self.memoryStat, fieldNumber: 10)
+    }
+    if !self.memoryEvents.isEmpty {
+      try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufUInt64>.self, value: self.memoryEvents, fieldNumber: 11)
+    }
+    if self.pidsCurrent != 0 {
+      try visitor.visitSingularUInt64Field(value: self.pidsCurrent, fieldNumber: 12)
+    }
+    if self.pidsMax != 0 {
+      try visitor.visitSingularUInt64Field(value: self.pidsMax, fieldNumber: 13)
+    }
+    if !self.io.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.io, fieldNumber: 14)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Guestkit_V1_ContainerStatsResponse, rhs: Guestkit_V1_ContainerStatsResponse) -> Bool {
+    if lhs.cpuUsageUsec != rhs.cpuUsageUsec {return false}
+    if lhs.cpuUserUsec != rhs.cpuUserUsec {return false}
+    if lhs.cpuSystemUsec != rhs.cpuSystemUsec {return false}
+    if lhs.cpuPeriods != rhs.cpuPeriods {return false}
+    if lhs.cpuThrottledPeriods != rhs.cpuThrottledPeriods {return false}
+    if lhs.cpuThrottledUsec != rhs.cpuThrottledUsec {return false}
+    if lhs.memoryCurrent != rhs.memoryCurrent {return false}
+    if lhs.memoryMax != rhs.memoryMax {return false}
+    if lhs.memorySwapCurrent != rhs.memorySwapCurrent {return false}
+    if lhs.memoryStat != rhs.memoryStat {return false}
+    if lhs.memoryEvents != rhs.memoryEvents {return false}
+    if lhs.pidsCurrent != rhs.pidsCurrent {return false}
+    if lhs.pidsMax != rhs.pidsMax {return false}
+    if lhs.io != rhs.io {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Guestkit_V1_WaitContainerOOMRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".WaitContainerOOMRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{3}known_oom_kills\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.id) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.knownOomKills) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.id.isEmpty {
+      try visitor.visitSingularStringField(value: self.id, fieldNumber: 1)
+    }
+    if self.knownOomKills != 0 {
+      try visitor.visitSingularUInt64Field(value: self.knownOomKills, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Guestkit_V1_WaitContainerOOMRequest, rhs: Guestkit_V1_WaitContainerOOMRequest) -> Bool {
+    if lhs.id != rhs.id {return false}
+    if lhs.knownOomKills != rhs.knownOomKills {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Guestkit_V1_WaitContainerOOMResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".WaitContainerOOMResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}oom_kills\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.oomKills) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.oomKills != 0 {
+      try visitor.visitSingularUInt64Field(value: self.oomKills, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Guestkit_V1_WaitContainerOOMResponse, rhs: Guestkit_V1_WaitContainerOOMResponse) -> Bool {
+    if lhs.oomKills != rhs.oomKills {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Guestkit_V1_DeleteContainerRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DeleteContainerRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}force\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.id) }()
+      case 2: try { try decoder.decodeSingularBoolField(value: &self.force) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.id.isEmpty {
+      try visitor.visitSingularStringField(value: self.id, fieldNumber: 1)
+    }
+    if self.force != false {
+      try visitor.visitSingularBoolField(value: self.force, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Guestkit_V1_DeleteContainerRequest, rhs: Guestkit_V1_DeleteContainerRequest) -> Bool {
+    if lhs.id != rhs.id {return false}
+    if lhs.force != rhs.force {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Guestkit_V1_DeleteContainerResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DeleteContainerResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Guestkit_V1_DeleteContainerResponse, rhs: Guestkit_V1_DeleteContainerResponse) -> Bool {
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -170,6 +170,16 @@ extension FileDescriptor {
         try sys("fcntl", [description, "F_SETPIPE_SZ", "\(bytes)"]) { gk_fcntl_int(rawValue, GK_F_SETPIPE_SZ, bytes) }
     }
 
+    /// fchdir(2).
+    public func changeDirectory() throws(SysError) {
+        try sys("fchdir", [description]) { Glibc.fchdir(rawValue) }
+    }
+
+    /// fchown(2).
+    public func changeOwner(uid: UInt32, gid: UInt32) throws(SysError) {
+        try sys("fchown", [description, "\(uid)", "\(gid)"]) { Glibc.fchown(rawValue, uid, gid) }
+    }
+
     /// Whether this descriptor is a terminal.
     public var isTerminal: Bool { isatty(rawValue) == 1 }
 

@@ -23,6 +23,21 @@ public struct MountFlags: OptionSet, Sendable, Hashable {
     public static let privatePropagation = MountFlags(rawValue: 1 << 18) // MS_PRIVATE
     public static let slavePropagation = MountFlags(rawValue: 1 << 19)   // MS_SLAVE
     public static let sharedPropagation = MountFlags(rawValue: 1 << 20)  // MS_SHARED
+    public static let unbindable = MountFlags(rawValue: 1 << 17)         // MS_UNBINDABLE
+    public static let synchronous = MountFlags(rawValue: 16)             // MS_SYNCHRONOUS
+    public static let mandatoryLocks = MountFlags(rawValue: 64)          // MS_MANDLOCK
+    public static let noSymlinkFollow = MountFlags(rawValue: 256)        // MS_NOSYMFOLLOW
+    public static let noDirectoryAccessTime = MountFlags(rawValue: 2048) // MS_NODIRATIME
+    public static let strictAccessTime = MountFlags(rawValue: 1 << 24)   // MS_STRICTATIME
+
+    /// The MS_* flags a filesystem is mounted with, from statfs' ST_* f_flags (they share bit values for
+    /// RDONLY, NOSUID, NODEV, NOEXEC, SYNCHRONOUS, MANDLOCK, NOATIME, NODIRATIME, RELATIME, NOSYMFOLLOW).
+    public static func ofFilesystem(_ path: String) throws(SysError) -> MountFlags {
+        var flags: UInt64 = 0
+        try sys("statfs", [path]) { gk_statfs_flags(path, &flags) }
+        let known: UInt64 = 1 | 2 | 4 | 8 | 16 | 64 | 256 | 1024 | 2048 | (1 << 21)
+        return MountFlags(rawValue: UInt(flags & known))
+    }
 }
 
 /// Mounting and unmounting.
@@ -37,6 +52,18 @@ public enum Mounts {
                 return Glibc.mount(source, target, type, flags.rawValue, data)
             }
             return Glibc.mount(source, target, nil, flags.rawValue, data)
+        }
+    }
+
+    /// pivot_root(2).
+    public static func pivotRoot(_ newRoot: String, putOld: String) throws(SysError) {
+        try sys("pivot_root", [newRoot, putOld]) { gk_pivot_root(newRoot, putOld) }
+    }
+
+    /// mount_setattr(2) on `path` and everything under it (AT_RECURSIVE): MOUNT_ATTR_* set and cleared.
+    public static func setAttributesRecursively(_ path: String, set: UInt64, clear: UInt64) throws(SysError) {
+        try sys("mount_setattr", [path, "set=0x" + String(set, radix: 16), "clear=0x" + String(clear, radix: 16)]) {
+            gk_mount_setattr(AT_FDCWD, path, 0x8000 /* AT_RECURSIVE */, set, clear)
         }
     }
 
@@ -66,7 +93,7 @@ public struct MountEntry: Sendable, Equatable {
             let fields = line.split(separator: " ")
             guard fields.count >= 4 else { return nil }
             return MountEntry(
-                source: unescape(fields[0]), target: unescape(fields[1]), type: String(fields[2]),
+                source: MountInfoEntry.unescape(String(fields[0])), target: MountInfoEntry.unescape(String(fields[1])), type: String(fields[2]),
                 options: fields[3].split(separator: ",").map(String.init))
         }
     }
@@ -75,9 +102,49 @@ public struct MountEntry: Sendable, Equatable {
     public static func current() throws(SysError) -> [MountEntry] {
         parseTable(try FileSystem.readText("/proc/self/mounts"))
     }
+}
 
-    private static func unescape(_ field: Substring) -> String {
-        guard field.contains("\\") else { return String(field) }
+/// One line of /proc/<pid>/mountinfo (proc(5)).
+public struct MountInfoEntry: Sendable, Equatable {
+    public let id: Int
+    public let parentID: Int
+    public let device: String
+    /// The directory of the filesystem mounted here ("/" for a whole filesystem, a subdirectory for a bind).
+    public let root: String
+    public let mountPoint: String
+    /// Per-mount options (rw, nosuid, relatime, …).
+    public let options: [String]
+    /// shared:N, master:N, propagate_from:N, unbindable.
+    public let optionalFields: [String]
+    public let type: String
+    public let source: String
+    /// Per-superblock options.
+    public let superOptions: [String]
+
+    public init?(line: String) {
+        let fields = line.split(separator: " ", omittingEmptySubsequences: false).map(String.init)
+        guard let dash = fields.firstIndex(of: "-"), dash >= 6, fields.count >= dash + 4,
+              let id = Int(fields[0]), let parent = Int(fields[1]) else { return nil }
+        self.id = id
+        parentID = parent
+        device = fields[2]
+        root = MountInfoEntry.unescape(fields[3])
+        mountPoint = MountInfoEntry.unescape(fields[4])
+        options = fields[5].split(separator: ",").map(String.init)
+        optionalFields = Array(fields[6..<dash])
+        type = fields[dash + 1]
+        source = MountInfoEntry.unescape(fields[dash + 2])
+        superOptions = fields[dash + 3].split(separator: ",").map(String.init)
+    }
+
+    /// Every mount this process sees, in mount order.
+    public static func current(process: String = "self") throws(SysError) -> [MountInfoEntry] {
+        try FileSystem.readText("/proc/\(process)/mountinfo").split(separator: "\n").compactMap { MountInfoEntry(line: String($0)) }
+    }
+
+    /// Octal escapes ("\040" for a space) back to bytes.
+    static func unescape(_ field: String) -> String {
+        guard field.contains("\\") else { return field }
         var out: [UInt8] = []
         let bytes = Array(field.utf8)
         var i = 0

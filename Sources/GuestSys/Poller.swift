@@ -11,6 +11,7 @@ public struct PollEvents: OptionSet, Sendable, Hashable {
     public init(rawValue: UInt32) { self.rawValue = rawValue }
 
     public static let readable = PollEvents(rawValue: EPOLLIN.rawValue)
+    public static let priority = PollEvents(rawValue: EPOLLPRI.rawValue)
     public static let writable = PollEvents(rawValue: EPOLLOUT.rawValue)
     public static let error = PollEvents(rawValue: EPOLLERR.rawValue)
     public static let hangup = PollEvents(rawValue: EPOLLHUP.rawValue)

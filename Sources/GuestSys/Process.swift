@@ -146,8 +146,71 @@ public enum Processes {
         }
     }
 
+    /// prlimit(2) on another process (the parent sets a container's limits: inside a new user namespace
+    /// the container could not raise its own).
+    public static func setLimit(of pid: pid_t, _ resource: Int32, soft: UInt64, hard: UInt64) throws(SysError) {
+        try sys("prlimit", ["\(pid)", "\(resource)", "\(soft)", "\(hard)"]) { gk_prlimit(pid, resource, soft, hard) }
+    }
+
+    /// umask(2); returns the previous mask.
+    @discardableResult
+    public static func setUmask(_ mask: mode_t) -> mode_t { Glibc.umask(mask) }
+
+    public static func setDomainname(_ name: String) throws(SysError) {
+        try sys("setdomainname", [name]) { gk_setdomainname(name, name.utf8.count) }
+    }
+
+    /// personality(2), e.g. PER_LINUX32 (8).
+    public static func setPersonality(_ persona: UInt) throws(SysError) {
+        try sys("personality", ["0x" + String(persona, radix: 16)]) { gk_personality(persona) }
+    }
+
+    /// ioprio_set(IOPRIO_WHO_PROCESS, 0, class << 13 | level) for the calling process.
+    public static func setIOPriority(class ioClass: Int32, level: Int32) throws(SysError) {
+        try sys("ioprio_set", ["\(ioClass)", "\(level)"]) { gk_ioprio_set(1, 0, ioClass << 13 | level) }
+    }
+
+    /// getcwd(3); nil when the working directory is unreachable from the root (getcwd's ENOENT).
+    public static func workingDirectory() -> String? {
+        var buffer = [CChar](repeating: 0, count: 4097)
+        guard getcwd(&buffer, 4096) != nil else { return nil }
+        return decodeCString(buffer)
+    }
+
+    /// Marks every descriptor from `first` up close-on-exec (close_range CLOSE_RANGE_CLOEXEC).
+    public static func closeOnExec(from first: Int32) throws(SysError) {
+        try sys("close_range", ["\(first)", "~0", "CLOSE_RANGE_CLOEXEC"]) { gk_close_range_cloexec(UInt32(first)) }
+    }
+
+    /// execve(2). Returns only by throwing.
+    public static func execute(_ path: String, arguments: [String], environment: [String]) throws(SysError) -> Never {
+        let code: Int32 = withCStrings(arguments) { argv in
+            withCStrings(environment) { envp in
+                _ = Glibc.execve(path, argv, envp)
+                return errno
+            }
+        }
+        throw SysError("execve", [path], code: code)
+    }
+
     /// _exit(2): leaves without running atexit handlers or flushing stdio.
     public static func exitImmediately(_ code: Int32) -> Never { Glibc._exit(code) }
+}
+
+/// OCI's rlimit names and the RLIMIT_* numbers of <asm-generic/resource.h>.
+public enum ResourceLimitNames {
+    public static let numbers: [String: Int32] = [
+        "CPU": 0, "FSIZE": 1, "DATA": 2, "STACK": 3, "CORE": 4, "RSS": 5, "NPROC": 6, "NOFILE": 7,
+        "MEMLOCK": 8, "AS": 9, "LOCKS": 10, "SIGPENDING": 11, "MSGQUEUE": 12, "NICE": 13, "RTPRIO": 14,
+        "RTTIME": 15,
+    ]
+
+    /// "RLIMIT_NOFILE", "NOFILE" or "nofile" → 7.
+    public static func number(_ name: String) -> Int32? {
+        var key = name.uppercased()
+        if key.hasPrefix("RLIMIT_") { key.removeFirst(7) }
+        return numbers[key]
+    }
 }
 
 /// Clocks. CLOCK_BOOTTIME counts from kernel start, including suspend: the boot timeline's axis.
@@ -158,6 +221,14 @@ public enum Clock {
     public static var monotonicNanoseconds: UInt64 { nanoseconds(CLOCK_MONOTONIC) }
     /// Nanoseconds of CLOCK_REALTIME since the epoch.
     public static var wallNanoseconds: UInt64 { nanoseconds(CLOCK_REALTIME) }
+
+    /// CLOCK_MONOTONIC `milliseconds` from now, saturating at `UInt64.max` rather than trapping when a
+    /// huge interval (from a command line, a request) overflows.
+    public static func monotonicDeadline(afterMilliseconds milliseconds: UInt64) -> UInt64 {
+        let (interval, overflow) = milliseconds.multipliedReportingOverflow(by: 1_000_000)
+        let (deadline, carry) = monotonicNanoseconds.addingReportingOverflow(interval)
+        return overflow || carry ? .max : deadline
+    }
 
     private static func nanoseconds(_ clock: clockid_t) -> UInt64 {
         var ts = timespec()

@@ -46,14 +46,20 @@ public enum Sockets {
         })
     }
 
-    /// Binds and listens. A stale Unix socket file at the path is replaced.
-    public static func listen(_ address: SocketAddress, backlog: Int32 = 128, nonBlocking: Bool = true) throws(SysError) -> FileDescriptor {
+    /// Binds and listens. A stale Unix socket file at the path is replaced. With `unixMode`, the socket
+    /// file is created with that mode (less the umask) from the start: Linux takes a Unix socket file's mode
+    /// from the socket's own inode at bind, so there is no moment where it is more open than asked.
+    public static func listen(_ address: SocketAddress, backlog: Int32 = 128, nonBlocking: Bool = true,
+                              unixMode: mode_t? = nil) throws(SysError) -> FileDescriptor {
         let fd = try stream(address.family, nonBlocking: nonBlocking)
         do throws(SysError) {
             switch address {
             case .unix(let path):
                 if let st = try? FileSystem.status(path, followSymlinks: false), st.mode & S_IFMT == S_IFSOCK {
                     try FileSystem.unlink(path)
+                }
+                if let unixMode {
+                    try sys("fchmod", [fd.description, String(unixMode, radix: 8)]) { fchmod(fd.rawValue, unixMode) }
                 }
                 try sys("bind", [fd.description, address.description]) { gk_bind_unix(fd.rawValue, path) }
             case .vsock(let cid, let port):
@@ -83,10 +89,12 @@ public enum Sockets {
         }
     }
 
-    /// Connects a blocking stream socket.
-    public static func connect(_ address: SocketAddress) throws(SysError) -> FileDescriptor {
+    /// Connects a blocking stream socket. With `sendTimeoutMilliseconds`, SO_SNDTIMEO is set first: it
+    /// bounds a Unix connect to a listener whose backlog is full, and every later blocking send.
+    public static func connect(_ address: SocketAddress, sendTimeoutMilliseconds: Int? = nil) throws(SysError) -> FileDescriptor {
         let fd = try stream(address.family)
         do throws(SysError) {
+            if let sendTimeoutMilliseconds { try setSendTimeout(fd, milliseconds: sendTimeoutMilliseconds) }
             switch address {
             case .unix(let path):
                 try sys("connect", [address.description]) { gk_connect_unix(fd.rawValue, path) }
@@ -106,6 +114,22 @@ public enum Sockets {
         let type = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
             | (nonBlocking ? Int32(SOCK_NONBLOCK.rawValue) : 0)
         try sys("socketpair", ["AF_UNIX", "SOCK_STREAM"]) { socketpair(AF_UNIX, type, 0, &fds) }
+        return (FileDescriptor(rawValue: fds[0]), FileDescriptor(rawValue: fds[1]))
+    }
+
+    /// shutdown(SHUT_RDWR), then close: the peer sees the end at once even while another process still
+    /// holds a copy of the descriptor (a child between its clone and its exec), which a close alone would
+    /// leave open until that copy goes.
+    public static func end(_ fd: FileDescriptor) {
+        _ = Glibc.shutdown(fd.rawValue, Int32(SHUT_RDWR))
+        fd.closeQuietly()
+    }
+
+    /// A connected pair of Unix SOCK_SEQPACKET sockets, close-on-exec: message boundaries are kept, and
+    /// descriptors travel with SCM_RIGHTS.
+    public static func messagePair() throws(SysError) -> (FileDescriptor, FileDescriptor) {
+        var fds: [Int32] = [-1, -1]
+        try sys("socketpair", ["AF_UNIX", "SOCK_SEQPACKET"]) { gk_socketpair_seqpacket(&fds) }
         return (FileDescriptor(rawValue: fds[0]), FileDescriptor(rawValue: fds[1]))
     }
 
@@ -169,6 +193,15 @@ public enum Sockets {
         var port: UInt32 = 0
         try sys("getpeername", [fd.description]) { gk_peer_vsock(fd.rawValue, &cid, &port) }
         return (cid, port)
+    }
+
+    /// SO_SNDTIMEO: a blocking send (and, on a Unix socket, a blocking connect) gives up with EAGAIN
+    /// after `milliseconds`; 0 waits forever.
+    public static func setSendTimeout(_ fd: FileDescriptor, milliseconds: Int) throws(SysError) {
+        var value = timeval(tv_sec: milliseconds / 1000, tv_usec: (milliseconds % 1000) * 1000)
+        try sys("setsockopt", [fd.description, "SO_SNDTIMEO", "\(milliseconds) ms"]) {
+            setsockopt(fd.rawValue, SOL_SOCKET, SO_SNDTIMEO, &value, socklen_t(MemoryLayout<timeval>.size))
+        }
     }
 
     /// SO_SNDBUF / SO_RCVBUF.

@@ -69,10 +69,31 @@ public struct SpawnError: Error, CustomStringConvertible, Sendable {
     }
 }
 
-/// Starting child processes (fork and exec in C, see `gk_spawn`).
+/// Starting child processes: a CLONE_VM clone that runs raw system calls up to execve (C, see
+/// `gk_spawn_start`), so nothing of the caller's address space is copied, and a child stuck before exec
+/// (a cwd on a hung filesystem) holds only itself.
 public enum Spawner {
-    /// Starts the program and returns its pid once exec has succeeded.
+    /// Starts the program and returns its pid once exec has succeeded (waiting for it).
     public static func spawn(_ request: SpawnRequest) throws(SpawnError) -> pid_t {
+        var step = [CChar](repeating: 0, count: 64)
+        let pid = withAttributes(request) { attr in gk_spawn(&attr, &step, 64) }
+        if pid == -1 {
+            throw SpawnError(path: request.path, step: decodeCString(step), code: errno)
+        }
+        return pid
+    }
+
+    /// Starts the program and returns at once: the outcome comes later from `SpawnInProgress.collect`,
+    /// when its report descriptor is readable.
+    public static func start(_ request: SpawnRequest) throws(SpawnError) -> SpawnInProgress {
+        var handle = gk_spawn_handle()
+        let rc = withAttributes(request) { attr in gk_spawn_start(&attr, &handle) }
+        if rc != 0 { throw SpawnError(path: request.path, step: "clone", code: errno) }
+        return SpawnInProgress(handle: handle, path: request.path)
+    }
+
+    /// The request as a `gk_spawn_attr`, valid inside `body` (the C side copies what the child reads).
+    private static func withAttributes<R>(_ request: SpawnRequest, _ body: (inout gk_spawn_attr) -> R) -> R {
         var fdMap: [Int32] = []
         for (target, source) in request.descriptors.sorted(by: { $0.key < $1.key }) {
             fdMap.append(source.rawValue)
@@ -80,9 +101,7 @@ public enum Spawner {
         }
         let limits = request.limits.map { gk_rlimit(resource: $0.resource, soft: $0.soft, hard: $0.hard) }
         let groups = request.identity?.groups ?? []
-        var step = [CChar](repeating: 0, count: 64)
-
-        let pid: pid_t = withCStrings(request.arguments) { argv in
+        return withCStrings(request.arguments) { argv in
             withCStrings(request.environment) { envp in
                 request.path.withCString { path in
                     withOptionalCString(request.workingDirectory) { cwd in
@@ -112,7 +131,7 @@ public enum Spawner {
                                         attr.parent_death_signal = signal
                                         attr.parent_pid = getpid()
                                     }
-                                    return gk_spawn(&attr, &step, 64)
+                                    return body(&attr)
                                 }
                             }
                         }
@@ -120,10 +139,6 @@ public enum Spawner {
                 }
             }
         }
-        if pid == -1 {
-            throw SpawnError(path: request.path, step: decodeCString(step), code: errno)
-        }
-        return pid
     }
 
     /// Finds a program the way execvp does: a name with a slash is taken as is, otherwise each PATH entry
@@ -139,6 +154,61 @@ public enum Spawner {
             }
         }
         return nil
+    }
+}
+
+/// A child `Spawner.start` started, until its report (a close-on-exec pipe) says whether it exec'd. Watch
+/// `reportDescriptor` for readable and call `collect`.
+public final class SpawnInProgress {
+    public let pid: pid_t
+    public let path: String
+    // The C handle owns the child's stack and its copy of the attributes: released only once the report
+    // has ended, i.e. the child no longer runs on them.
+    private var handle: gk_spawn_handle
+    private var outcome: Result<Void, SpawnError>?
+
+    init(handle: gk_spawn_handle, path: String) {
+        self.handle = handle
+        self.pid = handle.pid
+        self.path = path
+    }
+
+    /// The read end of the report pipe (non-blocking), open until `release`.
+    public var reportDescriptor: FileDescriptor { FileDescriptor(rawValue: handle.report_fd) }
+
+    /// nil while the child has neither exec'd nor failed; then `.success` (it runs the program) or the
+    /// step that failed (it exits 127: reap it as usual). Once known, stop watching `reportDescriptor` and
+    /// call `release`.
+    public func collect() -> Result<Void, SpawnError>? {
+        if let outcome { return outcome }
+        let rc = gk_spawn_collect(&handle)
+        if rc < 0 { return nil }
+        if rc == 1 {
+            let step = withUnsafeBytes(of: handle.step) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            outcome = .failure(SpawnError(path: path, step: step, code: handle.error))
+        } else {
+            outcome = .success(())
+        }
+        return outcome
+    }
+
+    /// After `collect` gave the outcome: closes the report pipe and frees the child's stack. Close only
+    /// after taking the descriptor out of any epoll set: other children still starting hold copies of it,
+    /// so closing first would leave its registration behind, firing for whatever reuses the number.
+    public func release() {
+        guard outcome != nil, !released else { return }
+        released = true
+        gk_spawn_release(&handle)
+    }
+
+    private var released = false
+
+    // Not collected: the child may still run on the region, so it stays mapped (a leak of 64 KiB and
+    // change, only when the owner gives up on a child that is stuck before exec).
+    deinit {
+        if outcome != nil { release() } else if handle.report_fd >= 0 { _ = Glibc.close(handle.report_fd) }
     }
 }
 

@@ -58,6 +58,15 @@ public enum Errno {
     public static let EOPNOTSUPP: Int32 = 95
     public static let EAFNOSUPPORT: Int32 = 97
     public static let EADDRINUSE: Int32 = 98
+    public static let ENFILE: Int32 = Glibc.ENFILE
+    public static let EMFILE: Int32 = Glibc.EMFILE
+    public static let ENOBUFS: Int32 = Glibc.ENOBUFS
+
+    /// Whether an accept (or socket, pipe, open) failed for lack of descriptors or kernel memory: a
+    /// transient condition, after which a level-triggered listener stays readable.
+    public static func isResourceShortage(_ code: Int32) -> Bool {
+        code == EMFILE || code == ENFILE || code == ENOBUFS || code == ENOMEM
+    }
 
     private static let names: [Int32: String] = [
         1: "EPERM", 2: "ENOENT", 3: "ESRCH", 4: "EINTR", 5: "EIO", 6: "ENXIO", 7: "E2BIG", 8: "ENOEXEC",

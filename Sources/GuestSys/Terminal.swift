@@ -19,18 +19,30 @@ public struct WindowSize: Sendable, Equatable {
 public struct PseudoTerminal: Sendable {
     public let controller: FileDescriptor
     public let terminal: FileDescriptor
+    /// The terminal's path, e.g. /dev/pts/0.
+    public let name: String
 
     /// Opens a new pty (posix_openpt, grantpt, unlockpt), both ends close-on-exec.
     public init(size: WindowSize? = nil) throws(SysError) {
         var name = [CChar](repeating: 0, count: 128)
         let c = try sys("posix_openpt", ["O_RDWR|O_NOCTTY|O_CLOEXEC"]) { gk_open_pty(&name, 128) }
         controller = FileDescriptor(rawValue: c)
+        let opened: FileDescriptor
+        let path = decodeCString(name)
         do throws(SysError) {
-            let path = decodeCString(name)
-            terminal = try FileDescriptor.open(path, [.readWrite, .noControllingTerminal])
-            if let size { try Terminals.setSize(controller, size) }
+            opened = try FileDescriptor.open(path, [.readWrite, .noControllingTerminal])
         } catch {
             controller.closeQuietly()
+            throw error
+        }
+        self.name = path
+        terminal = opened
+        do throws(SysError) {
+            if let size { try Terminals.setSize(controller, size) }
+        } catch {
+            // Both ends go: a half-made terminal must not leak either descriptor.
+            controller.closeQuietly()
+            opened.closeQuietly()
             throw error
         }
     }
@@ -50,6 +62,11 @@ public enum Terminals {
         try sys("ioctl", [fd.description, "TIOCSWINSZ", "\(size.rows)x\(size.columns)"]) {
             gk_set_winsize(fd.rawValue, size.rows, size.columns)
         }
+    }
+
+    /// TIOCSCTTY: makes the terminal the calling session leader's controlling terminal.
+    public static func setControlling(_ fd: FileDescriptor) throws(SysError) {
+        try sys("ioctl", [fd.description, "TIOCSCTTY"]) { gk_set_controlling_tty(fd.rawValue) }
     }
 
     /// The terminal's current settings, to restore later.

@@ -124,7 +124,9 @@ public struct MethodTable<Context> {
         }
     }
 
-    /// A response frame: the encoded response message, or an error status.
+    /// A response frame: the encoded response message, or an error status. A response that would not fit
+    /// in one frame (`FrameHeader.maxPayload`) becomes RESOURCE_EXHAUSTED instead: a peer rejects an
+    /// over-limit frame and drops the whole connection, so the oversized answer must never be sent.
     public static func encodeReply(streamID: UInt32, _ result: Result<[UInt8], RPCError>) -> [UInt8] {
         var response = Ttrpc_Response()
         switch result {
@@ -135,7 +137,13 @@ public struct MethodTable<Context> {
             response.status.message = error.message
         }
         // Encoding a message built from plain fields cannot fail.
-        let payload: [UInt8] = (try? response.serializedBytes()) ?? []
+        var payload: [UInt8] = (try? response.serializedBytes()) ?? []
+        if payload.count > FrameHeader.maxPayload {
+            var refused = Ttrpc_Response()
+            refused.status.code = StatusCode.resourceExhausted.rawValue
+            refused.status.message = "the response is \(payload.count) bytes, over ttRPC's \(FrameHeader.maxPayload)-byte frame limit"
+            payload = (try? refused.serializedBytes()) ?? []
+        }
         return Frame(streamID: streamID, type: .response, payload: payload).encoded()
     }
 

@@ -35,18 +35,46 @@ public final class GuestMemory {
     }
 
     /// Maps the regions of a SET_MEM_TABLE message: one fd per region, mapped from offset 0 so that
-    /// `mmap_offset` lands inside the mapping (QEMU may hand out the same memfd several times).
-    public static func map(_ table: [VhostUserMemoryRegion], fds: [FileDescriptor]) throws(SysError) -> GuestMemory {
+    /// `mmap_offset` lands inside the mapping (QEMU may hand out the same memfd several times). The
+    /// table comes from the front-end, so each region is checked first: no sum overflows, and the fd
+    /// really holds `mmap_offset + size` bytes (mapping past its end would fault on first touch).
+    public static func map(_ table: [VhostUserMemoryRegion], fds: [FileDescriptor]) throws(VhostUserError) -> GuestMemory {
         var regions: [GuestMemoryRegion] = []
         var owners: [AnyObject] = []
-        for (region, fd) in zip(table, fds) {
-            let mapping = try MemoryMapping(fd: fd, size: Int(region.size + region.mmapOffset))
+        for (number, (region, fd)) in zip(table, fds).enumerated() {
+            let end = try checkedEnd(of: region, number: number)
+            let size: Int64
+            do throws(SysError) { size = try fd.status().size } catch {
+                throw VhostUserError("memory region \(number): \(error)")
+            }
+            guard size >= 0, UInt64(size) >= end else {
+                throw VhostUserError("memory region \(number) needs \(end) bytes of its file (mmap_offset \(region.mmapOffset) + "
+                    + "size \(region.size)), which holds \(size)")
+            }
+            let mapping: MemoryMapping
+            do throws(SysError) { mapping = try MemoryMapping(fd: fd, size: Int(end)) } catch {
+                throw VhostUserError("mapping guest memory region \(number): \(error) (is the machine's memory backend share=on?)")
+            }
             owners.append(mapping)
             regions.append(GuestMemoryRegion(
                 guestAddress: region.guestAddress, size: region.size, userAddress: region.userAddress,
                 host: mapping.base + Int(region.mmapOffset)))
         }
         return GuestMemory(regions: regions, owners: owners)
+    }
+
+    /// `mmap_offset + size` of a region whose ranges all fit in 64 bits (and the mapping in an Int).
+    static func checkedEnd(of region: VhostUserMemoryRegion, number: Int) throws(VhostUserError) -> UInt64 {
+        guard region.size > 0 else { throw VhostUserError("memory region \(number) has size 0") }
+        let (end, endOverflow) = region.mmapOffset.addingReportingOverflow(region.size)
+        let (_, guestOverflow) = region.guestAddress.addingReportingOverflow(region.size)
+        let (_, userOverflow) = region.userAddress.addingReportingOverflow(region.size)
+        guard !endOverflow, !guestOverflow, !userOverflow, end <= UInt64(Int.max) else {
+            throw VhostUserError("memory region \(number) (guest 0x\(String(region.guestAddress, radix: 16)), user "
+                + "0x\(String(region.userAddress, radix: 16)), offset 0x\(String(region.mmapOffset, radix: 16)), size "
+                + "0x\(String(region.size, radix: 16))) runs past the end of the address space")
+        }
+        return end
     }
 
     /// The host pointer for `length` bytes at a guest-physical address, when one region holds them all.

@@ -79,10 +79,20 @@ public final class VhostUserBackend {
 
     private var protocolFeaturesNegotiated: Bool { ackedFeatures & VirtioFeature.protocolFeatures != 0 }
 
-    /// Reads and handles one request. Returns false when QEMU has gone (end of file); throws when the
-    /// stream is broken beyond one message.
-    public func handleNext() throws(VhostUserError) -> Bool {
-        guard let message = try channel.receive() else { return false }
+    /// Reads and handles what has arrived: every complete request. Returns false when QEMU has gone (end
+    /// of file); throws when the stream is broken beyond one message. Never waits for the rest of a
+    /// message: that is handled when it arrives.
+    public func handleAvailable() throws(VhostUserError) -> Bool {
+        while true {
+            switch try channel.receive() {
+            case .closed: return false
+            case .incomplete: return true
+            case .message(let message): try handle(received: message)
+            }
+        }
+    }
+
+    private func handle(received message: VhostUserMessage) throws(VhostUserError) {
         requestsHandled += 1
         log.debug("← \(message.name) flags 0x\(String(message.header.flags, radix: 16)) size \(message.header.size) fds \(message.descriptors.count)")
         let ownReply: [UInt8]?
@@ -99,7 +109,6 @@ public final class VhostUserBackend {
         } else if message.header.needsReply && ackedProtocolFeatures & VhostUserProtocolFeature.replyAck != 0 {
             try channel.send(VhostUserReply.u64(message.header.request, succeeded ? 0 : 1))
         }
-        return true
     }
 
     /// Handles a request; returns the reply for requests that have one of their own.
@@ -185,10 +194,7 @@ public final class VhostUserBackend {
         let table = try message.memoryTable()
         let fds = message.descriptors.compactMap { $0.take() }
         defer { for fd in fds { fd.closeQuietly() } }  // the mappings keep the memory; the fds can go
-        let mapped: GuestMemory
-        do throws(SysError) { mapped = try GuestMemory.map(table, fds: fds) } catch {
-            throw VhostUserError("mapping guest memory: \(error) (is the machine's memory backend share=on?)")
-        }
+        let mapped = try GuestMemory.map(table, fds: fds)
         let running = vrings.indices.filter { vrings[$0].queue != nil }
         for index in running { _ = stop(index) }
         memory = mapped

@@ -68,6 +68,8 @@ public final class Bridge {
     /// A QEMU that connected while another was served (only with `persist`).
     private var waitingFrontEnd: FileDescriptor?
     private var running = true
+    /// What the session's socket is watched for.
+    private var sessionInterest: PollEvents = .readable
     private var log: BridgeLog { configuration.log }
 
     /// Creates both listening sockets (replacing stale socket files) and blocks SIGINT/SIGTERM/SIGHUP,
@@ -121,7 +123,7 @@ public final class Bridge {
         defer { shutdown() }
         while running {
             let timeout: Int32
-            if let deadline = muxer.nextDeadline {
+            if let deadline = [muxer.nextDeadline, loop.nextResume].compactMap({ $0 }).min() {
                 let now = Clock.monotonicNanoseconds
                 timeout = deadline <= now ? 0 : Int32(min((deadline - now) / 1_000_000 + 1, 60_000))
             } else {
@@ -131,6 +133,7 @@ public final class Bridge {
                 throw BridgeError("event loop: \(error)")
             }
             muxer.expireDeadlines()
+            loop.resumeDue()
             // Host sockets and timers may have produced packets for the guest.
             device.processRx()
         }
@@ -138,8 +141,9 @@ public final class Bridge {
 
     private func acceptQEMU() {
         let accepted: FileDescriptor?
-        do throws(SysError) { accepted = try Sockets.accept(vhostListener, nonBlocking: false) } catch {
+        do throws(SysError) { accepted = try Sockets.accept(vhostListener) } catch {
             log.error("accepting on \(configuration.socketPath): \(error)")
+            loop.pauseAfterAcceptFailure(vhostListener, error)
             return
         }
         guard let fd = accepted else { return }
@@ -162,21 +166,31 @@ public final class Bridge {
         let backend = VhostUserBackend(channel: VhostUserChannel(fd: fd), device: device, log: log,
                                        ringFeatures: configuration.ringFeatures)
         do throws(SysError) {
-            try loop.add(fd, .readable) { [unowned self] _ in self.sessionReadable() }
+            try loop.add(fd, .readable) { [unowned self] events in self.sessionEvent(events) }
         } catch {
             log.error("watching the vhost-user connection: \(error)")
             fd.closeQuietly()
             return
         }
         session = backend
+        sessionInterest = .readable
         log.info("QEMU connected")
     }
 
-    private func sessionReadable() {
+    private func sessionEvent(_ events: PollEvents) {
         guard let backend = session else { return }
         let reason: String
         do throws(VhostUserError) {
-            if try backend.handleNext() { return }
+            if events.contains(.writable) { try backend.channel.flush() }
+            if try backend.handleAvailable() {
+                // Watch for room only while replies wait for it.
+                let wanted: PollEvents = backend.channel.hasPendingOutput ? [.readable, .writable] : .readable
+                if wanted != sessionInterest {
+                    try? loop.modify(backend.channel.fd, wanted)
+                    sessionInterest = wanted
+                }
+                return
+            }
             reason = "QEMU disconnected"
         } catch {
             reason = "vhost-user protocol error: \(error.description)"

@@ -9,7 +9,13 @@
 // Fairness: connections with something for the guest wait in a round-robin queue; a turn is a burst of
 // up to `burstPackets` packets (64 KiB of Linux's 4 KiB rx buffers), not one packet, because every switch
 // to another connection costs the guest a reader wake-up, which under TCG costs more than the data.
-// Packets not tied to a live connection (RST replies) go first, from a small FIFO.
+// Packets not tied to a live connection (RST replies to strays) come from a bounded FIFO and take turns
+// with the connections, a burst each, so a guest flooding unknown ports slows only itself.
+//
+// The guest is not trusted: connections are capped (`maximumConnections`, host- and guest-initiated
+// together), the stray FIFO is bounded (excess RSTs are dropped: the guest learns nothing it could not
+// learn by timing out), log lines a guest can cause are rate-limited, and running out of descriptors
+// pauses the host listener instead of spinning on it.
 import GuestSys
 
 /// Connections between guest vsock ports and host Unix sockets, and the host listener.
@@ -27,6 +33,13 @@ public final class VsockMuxer {
         public var timeouts = VsockConnection.Timeouts()
         /// How long a host client may take to send its CONNECT line.
         public var handshakeTimeoutNanoseconds: UInt64 = 10_000_000_000
+        /// Connections (both directions, host clients still in their handshake included) served at once;
+        /// more are refused: a host client is closed unanswered, a guest REQUEST gets RST.
+        public var maximumConnections = 1024
+        /// RST replies to stray guest packets waiting for rx buffers, at most.
+        public var maximumStrayReplies = 256
+        /// Log lines a guest's packets may cause per second; the rest are counted in one summary line.
+        public var guestLogLinesPerSecond = 20
         public init() {}
     }
 
@@ -46,8 +59,12 @@ public final class VsockMuxer {
     private var rxTurns: [Key] = []
     private var rxTurnsHead = 0
     private var queued: Set<Key> = []
-    /// Header-only packets not tied to a connection (RST for strays), sent before anything else.
+    /// Header-only packets not tied to a connection (RST for strays), a bounded FIFO read from `strayHead`.
     private var strayReplies: [VsockHeader] = []
+    private var strayHead = 0
+    /// Stray replies the current stray turn may still send before a connection gets its turn.
+    private var strayTurnLeft = VsockMuxer.burstPackets
+    private var guestLogBudget: LogBudget
     /// The connection whose turn it is, and how many more packets its turn allows.
     private var burstKey: Key?
     private var burstLeft = 0
@@ -62,6 +79,8 @@ public final class VsockMuxer {
     /// Counters for the log and tests.
     public private(set) var connectionsOpened = 0
     public private(set) var connectionsRefused = 0
+    /// Stray RST replies dropped because the FIFO was full.
+    public private(set) var strayRepliesDropped = 0
 
     public init(guestCID: UInt64, udsPath: String, settings: Settings = Settings(), loop: EventLoop, log: BridgeLog,
                 clock: @escaping () -> UInt64 = { Clock.monotonicNanoseconds }) {
@@ -71,9 +90,21 @@ public final class VsockMuxer {
         self.loop = loop
         self.log = log
         self.clock = clock
+        guestLogBudget = LogBudget(perSecond: settings.guestLogLinesPerSecond)
     }
 
     public var connectionCount: Int { connections.count }
+
+    /// Connections holding a host descriptor or a slot: what `maximumConnections` bounds.
+    private var connectionsInUse: Int { max(connections.count, byDescriptor.count) + handshakes.count }
+
+    /// Logs a line the guest's behaviour caused, within `guestLogLinesPerSecond`.
+    private func guestLog(_ level: BridgeLog.Level, _ message: @autoclosure () -> String) {
+        guard level <= log.level else { return }
+        let (allowed, suppressed) = guestLogBudget.spend(now: clock())
+        if suppressed > 0 { log.warning("\(suppressed) more log lines about guest packets were suppressed in the last second") }
+        if allowed { log.log(level, message()) }
+    }
 
     // MARK: Host side
 
@@ -83,9 +114,16 @@ public final class VsockMuxer {
             let client: FileDescriptor?
             do throws(SysError) { client = try Sockets.accept(listener) } catch {
                 log.error("accepting on \(udsPath): \(error)")
+                loop.pauseAfterAcceptFailure(listener, error)
                 return
             }
             guard let fd = client else { return }
+            guard connectionsInUse < settings.maximumConnections else {
+                guestLog(.warning, "host client refused: \(settings.maximumConnections) connections are open (the limit)")
+                fd.closeQuietly()
+                connectionsRefused += 1
+                continue
+            }
             let handshake = PendingHybridClient(fd: fd, deadline: clock() + settings.handshakeTimeoutNanoseconds)
             do throws(SysError) {
                 try loop.add(fd, .readable) { [unowned self] _ in self.handshakeReadable(fd) }
@@ -170,11 +208,11 @@ public final class VsockMuxer {
     /// Handles one packet from the guest's tx queue.
     public func handleGuestPacket(_ header: VsockHeader, payload: [UnsafeRawBufferPointer]) {
         guard header.srcCID == guestCID else {
-            log.warning("dropping packet from CID \(header.srcCID), the guest is CID \(guestCID): \(header)")
+            guestLog(.warning, "dropping packet from CID \(header.srcCID), the guest is CID \(self.guestCID): \(header)")
             return
         }
         guard header.dstCID == VsockHeader.hostCID else {
-            log.info("guest addressed CID \(header.dstCID), only the host (2) is reachable: \(header)")
+            guestLog(.info, "guest addressed CID \(header.dstCID), only the host (2) is reachable: \(header)")
             replyReset(to: header)
             return
         }
@@ -189,7 +227,7 @@ public final class VsockMuxer {
             return
         }
         guard header.type == VsockHeader.streamType else {
-            log.info("guest used socket type \(header.type); only streams are offered: \(header)")
+            guestLog(.info, "guest used socket type \(header.type); only streams are offered: \(header)")
             return replyReset(to: header)
         }
         switch header.op {
@@ -201,7 +239,7 @@ public final class VsockMuxer {
             log.debug("packet for no connection, answering RST: \(header)")
             replyReset(to: header)
         case .none:
-            log.warning("guest sent unknown op \(header.rawOp): \(header)")
+            guestLog(.warning, "guest sent unknown op \(header.rawOp): \(header)")
             replyReset(to: header)
         }
     }
@@ -209,7 +247,7 @@ public final class VsockMuxer {
     /// A packet from the guest that cannot be taken as it is: its connection (if any) is reset, or the
     /// guest gets RST for it; nothing else is affected.
     public func rejectMalformed(_ header: VsockHeader, reason: String) {
-        log.warning("guest packet \(header): \(reason)")
+        guestLog(.warning, "guest packet \(header): \(reason)")
         if header.srcCID == guestCID, let connection = connections[Key(localPort: header.dstPort, peerPort: header.srcPort)] {
             connection.abort(reason)
             review(connection)
@@ -219,12 +257,18 @@ public final class VsockMuxer {
     }
 
     private func openGuestConnection(_ header: VsockHeader) {
+        guard connectionsInUse < settings.maximumConnections else {
+            guestLog(.warning, "guest port \(header.srcPort) → host port \(header.dstPort) refused: "
+                + "\(settings.maximumConnections) connections are open (the limit)")
+            connectionsRefused += 1
+            return replyReset(to: header)
+        }
         let path = "\(udsPath)_\(header.dstPort)"
         let fd: FileDescriptor
         do throws(SysError) {
             fd = try Sockets.connectNonBlocking(unixPath: path)
         } catch {
-            log.info("guest port \(header.srcPort) → host port \(header.dstPort) refused: \(path): \(error.name)")
+            guestLog(.info, "guest port \(header.srcPort) → host port \(header.dstPort) refused: \(path): \(error.name)")
             connectionsRefused += 1
             return replyReset(to: header)
         }
@@ -244,16 +288,40 @@ public final class VsockMuxer {
     }
 
     private func replyReset(to header: VsockHeader) {
-        guard header.op != .rst else { return }
-        strayReplies.append(VsockHeader(srcCID: VsockHeader.hostCID, dstCID: header.srcCID, srcPort: header.dstPort,
+        // Only the guest's own packets get an answer, and never one that would come "from" the guest itself.
+        guard header.op != .rst, header.srcCID == guestCID, header.dstCID != guestCID else { return }
+        guard strayReplies.count - strayHead < settings.maximumStrayReplies else {
+            strayRepliesDropped += 1
+            return
+        }
+        // From the address the guest used (CID 2, or another it tried): the guest matches a reset to its
+        // socket by that address, so its connect to a CID nobody serves fails at once instead of timing out.
+        strayReplies.append(VsockHeader(srcCID: header.dstCID, dstCID: header.srcCID, srcPort: header.dstPort,
                                         dstPort: header.srcPort, type: header.type, op: .rst))
+    }
+
+    private var hasStrayReplies: Bool { strayHead < strayReplies.count }
+
+    private func takeStrayReply() -> VsockHeader {
+        let header = strayReplies[strayHead]
+        strayHead += 1
+        if strayHead == strayReplies.count {
+            strayReplies.removeAll(keepingCapacity: true)
+            strayHead = 0
+        } else if strayHead > 64 && strayHead * 2 > strayReplies.count {
+            strayReplies.removeFirst(strayHead)
+            strayHead = 0
+        }
+        return header
     }
 
     // MARK: Packets for the guest
 
     /// Whether a packet for the guest is ready; drops stale turns so the answer is exact.
-    public var hasPendingRx: Bool {
-        if !strayReplies.isEmpty { return true }
+    public var hasPendingRx: Bool { hasStrayReplies || connectionHasPendingRx }
+
+    /// Whether a connection (not a stray reply) has a packet for the guest.
+    private var connectionHasPendingRx: Bool {
         if let current = burstKey, burstLeft > 0, connections[current]?.hasPendingRx == true { return true }
         while rxTurnsHead < rxTurns.count {
             let key = rxTurns[rxTurnsHead]
@@ -268,8 +336,10 @@ public final class VsockMuxer {
     /// Fills one rx buffer with the next packet; returns the bytes written, nil when nothing was ready.
     public func emit(into chain: DescriptorChain) -> Int? {
         guard chain.writableLength >= VsockHeader.size else { return nil }
-        if !strayReplies.isEmpty {
-            let header = strayReplies.removeFirst()
+        // Stray replies get a burst, then a connection does, in turn; either side alone gets every buffer.
+        if hasStrayReplies && (strayTurnLeft > 0 || !connectionHasPendingRx) {
+            strayTurnLeft -= 1
+            let header = takeStrayReply()
             _ = header.withEncoded { chain.write($0, at: 0) }
             return VsockHeader.size
         }
@@ -278,7 +348,8 @@ public final class VsockMuxer {
             key = current
             burstLeft -= 1
         } else {
-            guard hasPendingRx else { return nil }
+            guard connectionHasPendingRx else { return nil }
+            strayTurnLeft = Self.burstPackets
             key = rxTurns[rxTurnsHead]
             rxTurnsHead += 1
             queued.remove(key)
@@ -340,13 +411,13 @@ public final class VsockMuxer {
     public func expireDeadlines() {
         let now = clock()
         for (raw, handshake) in handshakes where handshake.deadline <= now {
-            log.info("host client dropped: no CONNECT line within \(settings.handshakeTimeoutNanoseconds / 1_000_000_000) s")
+            guestLog(.info, "host client dropped: no CONNECT line within \(settings.handshakeTimeoutNanoseconds / 1_000_000_000) s")
             dropHandshake(FileDescriptor(rawValue: raw))
         }
         for connection in Array(byDescriptor.values) {
             guard let deadline = connection.deadline, deadline <= now else { continue }
             connection.expire(now: now)
-            log.info("connection host port \(connection.localPort) ↔ guest port \(connection.peerPort): \(connection.endReason ?? "timed out")")
+            guestLog(.info, "connection host port \(connection.localPort) ↔ guest port \(connection.peerPort): \(connection.endReason ?? "timed out")")
             review(connection)
         }
     }
@@ -363,6 +434,7 @@ public final class VsockMuxer {
         rxTurnsHead = 0
         queued.removeAll()
         strayReplies.removeAll()
+        strayHead = 0
         burstKey = nil
         if count > 0 { log.info("closed \(count) host connection(s): \(reason)") }
     }

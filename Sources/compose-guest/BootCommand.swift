@@ -36,6 +36,8 @@ struct BootCommand: ParsableCommand {
     var runDir: String?
     @Option(help: "Seconds to wait for the agent.") var timeout: Int = 300
     @Flag(help: "Leave the guest running after the command; Ctrl-C powers it off.") var keepRunning = false
+    @Flag(help: "The kernel's whole log on the console (default: quiet, warnings and worse).") var kernelLog = false
+    @Flag(name: .customLong("no-free-page-reporting"), help: "No virtio-balloon free page reporting device.") var noFreePageReporting = false
     @Argument(parsing: .captureForPassthrough, help: "A command to run in the guest (after --).") var command: [String] = []
 
     func run() throws {
@@ -51,6 +53,8 @@ struct BootCommand: ParsableCommand {
         request.overrides.initrd = initrd
         request.overrides.memoryMiB = memory
         request.overrides.appends = appends
+        if kernelLog { request.overrides.kernelLog = true }
+        if noFreePageReporting { request.overrides.freePageReporting = false }
 
         let guest: RunningGuest
         do { guest = try RunningGuest(request) } catch { throw fail("\(error)") }

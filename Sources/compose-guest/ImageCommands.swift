@@ -128,10 +128,14 @@ struct LaunchCommand: ParsableCommand {
     @Option(help: "Override: hybrid vsock Unix socket path.") var vsockPath: String?
     @Option(help: "Override: QEMU accelerator (tcg, kvm).") var accel: String?
     @Option(name: .customLong("append"), help: "Append a kernel parameter (repeatable).") var appends: [String] = []
+    @Flag(help: "The kernel's whole log on the console (default: quiet).") var kernelLog = false
+    @Flag(name: .customLong("no-free-page-reporting"), help: "No virtio-balloon free page reporting device.") var noFreePageReporting = false
 
     func run() throws {
         do {
             var overrides = LaunchOverrides()
+            if kernelLog { overrides.kernelLog = true }
+            if noFreePageReporting { overrides.freePageReporting = false }
             overrides.memoryMiB = memory
             overrides.vcpus = vcpus
             overrides.guestCID = cid

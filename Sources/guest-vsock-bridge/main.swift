@@ -35,6 +35,10 @@ struct GuestVsockBridge: ParsableCommand {
     @Option(name: .customLong("connect-timeout"), help: "Seconds to wait for the guest to answer a CONNECT.")
     var connectTimeout: UInt64 = 10
 
+    @Option(name: .customLong("max-connections"),
+            help: "Connections served at once, both directions (more are refused: RST to the guest, a closed socket to the host).")
+    var maxConnections = 1024
+
     @Flag(name: .customLong("no-event-idx"), help: "Do not offer VIRTIO_RING_F_EVENT_IDX.")
     var noEventIndex = false
 
@@ -47,6 +51,7 @@ struct GuestVsockBridge: ParsableCommand {
     func validate() throws {
         guard bufferSize >= 4096 else { throw ValidationError("--buffer-size \(bufferSize) is below 4096 bytes") }
         guard connectTimeout > 0 else { throw ValidationError("--connect-timeout must be at least 1 second") }
+        guard maxConnections >= 1 else { throw ValidationError("--max-connections must be at least 1") }
     }
 
     func run() throws {
@@ -54,6 +59,9 @@ struct GuestVsockBridge: ParsableCommand {
         configuration.persist = persist
         configuration.muxer.bufferSize = bufferSize
         configuration.muxer.timeouts.connect = connectTimeout * 1_000_000_000
+        configuration.muxer.maximumConnections = maxConnections
+        // Each connection holds a host socket: use what the hard limit allows (EMFILE is still survived).
+        Processes.raiseOpenFileLimit()
         configuration.ringFeatures = VirtqueueFeatures(eventIndex: !noEventIndex, indirectDescriptors: !noIndirect)
         configuration.log = BridgeLog(level: verbose ? .debug : .info)
         do {

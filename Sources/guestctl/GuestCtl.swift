@@ -11,12 +11,19 @@ struct AgentOption: ParsableArguments {
         "Agent address: vsock://CID:PORT, hybrid:///path/to/vmm.sock:PORT or unix:///path (default: $GUESTKIT_AGENT).",
         valueName: "url"))
     var agent: String?
+    @Option(help: ArgumentHelp("Seconds each call may wait for the agent's answer (wait: on top of its own timeout).",
+                               valueName: "seconds"))
+    var callTimeout: Double = Double(GuestClient.defaultCallTimeout.components.seconds)
+
+    func validate() throws {
+        guard callTimeout > 0, callTimeout <= 86_400 else { throw ValidationError("--call-timeout must be 0 < seconds <= 86400") }
+    }
 
     func connect() throws -> GuestClient {
         guard let text = agent ?? ProcessInfo.processInfo.environment["GUESTKIT_AGENT"] else {
             throw ValidationError("no agent address: pass --agent URL or set GUESTKIT_AGENT")
         }
-        return try GuestClient(text)
+        return try GuestClient(text, callTimeout: .milliseconds(Int(callTimeout * 1000)))
     }
 }
 
@@ -39,7 +46,7 @@ struct GuestCtl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "guestctl",
         abstract: "Run and manage processes in a GuestKit guest through its agent.",
-        subcommands: [Exec.self, Info.self, Ps.self, Kill.self, Wait.self, Shutdown.self])
+        subcommands: [Exec.self, Run.self, Container.self, Info.self, Ps.self, Kill.self, Wait.self, Shutdown.self])
 }
 
 struct Exec: ParsableCommand {

@@ -7,6 +7,6 @@ struct GuestKitBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "guestkit-bench",
         abstract: "Print GuestKit's benchmark figures.",
-        subcommands: [InitBench.self, AgentBench.self, KernelBench.self, ImageBench.self, BridgeBench.self,
-                      BootBench.self])
+        subcommands: [InitBench.self, AgentBench.self, ContainerBench.self, KernelBench.self, ImageBench.self, BridgeBench.self,
+                      BootBench.self, DensityBench.self])
 }

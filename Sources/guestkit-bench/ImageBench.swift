@@ -4,6 +4,7 @@ import ArgumentParser
 import ComposeImage
 import Foundation
 import GuestLaunch
+import HostProcess
 import Logging
 
 struct ImageBench: ParsableCommand {
@@ -27,7 +28,7 @@ struct ImageBench: ParsableCommand {
         var logger = Logger(label: "bench")
         logger.logLevel = .error
         print("image: default guest = \(self.`init`) + \(agent)\(strip ? " (stripped)" : "") + closure + skeleton; median of \(runs) runs (goals: <= 16 MiB, <= 3 s)")
-        print(String(format: "  %-16@ %12@ %10@ %9@", "format" as NSString, "bytes" as NSString, "MiB" as NSString, "seconds" as NSString))
+        print("  " + "format".padding(toLength: 16, withPad: " ", startingAt: 0) + "bytes".leftPad(13) + "MiB".leftPad(11) + "seconds".leftPad(10))
         for (name, format, dax, compression) in variants {
             var times: [Double] = []
             var result: ComposeResult?
@@ -47,17 +48,44 @@ struct ImageBench: ParsableCommand {
             guard let result else { continue }
             let size = result.manifest.image.size
             let median = times.sorted()[times.count / 2]
-            print(String(format: "  %-16@ %12llu %10.2f %9.3f", name as NSString, size, Double(size) / 1_048_576, median))
+            print("  " + name.padding(toLength: 16, withPad: " ", startingAt: 0) + "\(size)".leftPad(13)
+                  + String(format: "%11.2f%10.3f", Double(size) / 1_048_576, median))
         }
-        if let sample = try? ImageComposer(spec: {
-            var spec = ImageSpec()
-            spec.initPath = self.`init`
-            spec.agentPath = agent
-            spec.output = scratch + "/closure.img"
-            return spec
-        }(), logger: logger).compose() {
-            let libraries = sample.manifest.contents.libraries
-            print("  closure: \(libraries.count) files: \(libraries.joined(separator: " "))")
+        try whereTheBytesGo(scratch: scratch)
+    }
+
+    /// The files of the default image by size (init and agent as stripped in the image, each library as on
+    /// the host), and which object's DT_NEEDED brought each library in.
+    func whereTheBytesGo(scratch: String) throws {
+        var roots = [LibraryClosure.Root(hostPath: self.`init`, guestPath: ImageSpec.initGuestPath, role: "--init")]
+        let multiCall = ImageComposer.sameFile(agent, self.`init`)
+        if !multiCall { roots.append(.init(hostPath: agent, guestPath: ImageSpec.agentGuestPath, role: "--agent")) }
+        let libraries = try LibraryClosure().resolve(roots)
+        var files: [(path: String, bytes: UInt64)] = []
+        for root in roots {
+            let stripped = scratch + "/stripped-" + (root.guestPath as NSString).lastPathComponent
+            var command = ChildCommand("strip", ["--strip-unneeded", "-o", stripped, root.hostPath])
+            command.error = .capture
+            let result = try command.run(timeout: .seconds(120))
+            let bytes = result.succeeded ? fileSize(stripped) : fileSize(root.hostPath)
+            files.append((root.guestPath + (multiCall ? " (init and agent: one multi-call binary)" : ""), bytes))
         }
+        for library in libraries { files.append((library.guestPath, fileSize(library.hostPath))) }
+        let total = files.reduce(0) { $0 + $1.bytes }
+        print(String(format: "  where the bytes go: %d files, %.2f MiB before the filesystem's own; the ten largest:", files.count,
+                     Double(total) / 1_048_576))
+        for file in files.sorted(by: { $0.bytes > $1.bytes }).prefix(10) {
+            print(String(format: "    %9.2f MiB  %@", Double(file.bytes) / 1_048_576, file.path as NSString))
+        }
+        print("  libraries pulled in, by the object that needs them (DT_NEEDED / PT_INTERP):")
+        let byNeeder = Dictionary(grouping: libraries, by: \.neededBy)
+        for needer in byNeeder.keys.sorted() {
+            let names = byNeeder[needer, default: []].map { ($0.guestPath as NSString).lastPathComponent }.sorted()
+            print("    \((needer as NSString).lastPathComponent): \(names.joined(separator: " "))")
+        }
+    }
+
+    func fileSize(_ path: String) -> UInt64 {
+        ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.uint64Value ?? 0
     }
 }

@@ -5,8 +5,12 @@ import Foundation
 import GuestTestSupport
 import Testing
 
-@Suite(.enabled(if: ImageTest.productsBuilt))
+@Suite
 struct BadInputTests {
+    init() throws {
+        try #require(ImageTest.productsBuilt, "build guest-init, guest-agent and compose-guest first (swift build)")
+    }
+
     /// Asserts a failed run that names `fragment`, leaving nothing (not even a partial file) in `directory`.
     static func expectFailure(_ result: CommandResult, mentioning fragment: String, cleanDirectory directory: String,
                               except kept: Set<String> = []) throws {
@@ -59,6 +63,17 @@ struct BadInputTests {
         #expect(!FileManager.default.fileExists(atPath: output))
     }
 
+    /// Found by fuzzing the cpio writer: the initramfs's /init hard link silently replaced a /init of the tree.
+    @Test func anInitramfsWhoseContentHasItsOwnInitIsRefused() throws {
+        let scratch = try ScratchDirectory("gk-owninit")
+        try "#!/bin/sh\n".write(toFile: scratch.file("init"), atomically: true, encoding: .utf8)
+        let output = scratch.file("g.cpio.gz")
+        let result = try ImageTest.compose(["image", "--init", ImageTest.guestInit, "--format", "initramfs",
+                                            "--add", scratch.file("init") + ":/init", "-o", output])
+        try Self.expectFailure(result, mentioning: "/init is in the image and would also be a hard link to /sbin/init",
+                               cleanDirectory: scratch.path, except: ["init"])
+    }
+
     @Test func malformedSpecViaCLI() throws {
         let scratch = try ScratchDirectory("gk-badspec")
         try "init: \(ImageTest.guestInit)\nformat: ext4\ndax: perhaps\n".write(toFile: scratch.file("g.yaml"), atomically: true, encoding: .utf8)
@@ -82,8 +97,9 @@ struct BadInputTests {
                          "TMPDIR=/tmp", ImageTest.composeGuest] + arguments)
     }
 
-    @Test(.enabled(if: canDropToNobody, "needs root to become nobody"))
+    @Test
     func unreadableInputAsNonRoot() throws {
+        try #require(Self.canDropToNobody, "needs root to become nobody")
         let scratch = try ScratchDirectory("gk-unreadable")
         chmod(scratch.path, 0o777)
         let secret = scratch.file("init")
@@ -93,8 +109,9 @@ struct BadInputTests {
         try Self.expectFailure(result, mentioning: "--init \(secret): permission denied", cleanDirectory: scratch.path)
     }
 
-    @Test(.enabled(if: canDropToNobody, "needs root to become nobody"), arguments: ["ext4", "erofs", "initramfs"])
+    @Test(arguments: ["ext4", "erofs", "initramfs"])
     func composesWithoutRootAndStillOwnsFilesByRoot(format: String) throws {
+        try #require(Self.canDropToNobody, "needs root to become nobody")
         let scratch = try ScratchDirectory("gk-noroot")
         chmod(scratch.path, 0o777)
         let image = scratch.file("g.\(format)")

@@ -5,8 +5,12 @@ import Foundation
 import GuestTestSupport
 import Testing
 
-@Suite(.enabled(if: ImageTest.productsBuilt))
+@Suite
 struct BaseImageTests {
+    init() throws {
+        try #require(ImageTest.productsBuilt, "build guest-init, guest-agent and compose-guest first (swift build)")
+    }
+
     static func write(_ text: String, _ path: String) throws {
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         try text.write(toFile: path, atomically: true, encoding: .utf8)

@@ -4,8 +4,12 @@ import Foundation
 import GuestTestSupport
 import Testing
 
-@Suite(.enabled(if: ImageTest.productsBuilt, "build guest-init, guest-agent and compose-guest first (swift build)"))
+@Suite
 struct ImageFormatTests {
+    init() throws {
+        try #require(ImageTest.productsBuilt, "build guest-init, guest-agent and compose-guest first (swift build)")
+    }
+
     @Test func ext4ReadsBackWithOwnersModesLinksAndNodes() throws {
         let scratch = try ScratchDirectory("gk-ext4")
         let image = try ImageTest.sharedImage("ext4")

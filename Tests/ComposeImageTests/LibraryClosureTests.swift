@@ -5,8 +5,12 @@ import Foundation
 import GuestTestSupport
 import Testing
 
-@Suite(.enabled(if: Command.exists("gcc"), "gcc is needed to build the test's ELFs"))
+@Suite
 struct LibraryClosureTests {
+    init() throws {
+        try #require(Command.exists("gcc"), "gcc is needed to build the test's ELFs")
+    }
+
     /// Builds lib<name>.so.1 (soname libNAME.so.1) from one function, optionally linked against other libraries.
     static func library(_ name: String, in dir: String, linking: [(String, String)] = [], extra: [String] = []) throws {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -86,8 +90,9 @@ struct LibraryClosureTests {
         #expect(search.system == ["/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib", "/usr/lib"])
     }
 
-    @Test(.enabled(if: ImageTest.productsBuilt))
+    @Test
     func composeFailsNamingTheBinaryWhoseLibraryIsMissing() throws {
+        try #require(ImageTest.productsBuilt, "build guest-init, guest-agent and compose-guest first (swift build)")
         let scratch = try ScratchDirectory("gk-missing")
         let dir = scratch.file("gone")
         try Self.library("gkgone", in: dir)
@@ -101,8 +106,9 @@ struct LibraryClosureTests {
         #expect(!FileManager.default.fileExists(atPath: image))
     }
 
-    @Test(.enabled(if: ImageTest.productsBuilt))
+    @Test
     func addedExecutableBringsItsOriginLibraryIntoTheImage() throws {
+        try #require(ImageTest.productsBuilt, "build guest-init, guest-agent and compose-guest first (swift build)")
         let scratch = try ScratchDirectory("gk-add-origin")
         try Self.library("gkadded", in: scratch.file("pkg/lib"))
         try FileManager.default.createDirectory(atPath: scratch.file("pkg/bin"), withIntermediateDirectories: true)

@@ -69,8 +69,9 @@ struct SpecFileTests {
         #expect(spec.launch.guestOptions == ["debug=1"] && spec.launch.extraCmdline == ["quiet"])
     }
 
-    @Test(.enabled(if: ImageTest.productsBuilt))
+    @Test
     func specAndFlagsBuildTheSameImage() throws {
+        try #require(ImageTest.productsBuilt, "build guest-init, guest-agent and compose-guest first (swift build)")
         let scratch = try ScratchDirectory("gk-spec")
         try "owned\n".write(toFile: scratch.file("motd"), atomically: true, encoding: .utf8)
         let spec = """

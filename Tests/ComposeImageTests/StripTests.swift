@@ -4,8 +4,12 @@ import Testing
 
 /// `--strip`: the installed init and agent lose their symbol tables and debug sections, the host's
 /// files stay as they were, and the result still runs (readelf reads it as an executable).
-@Suite(.enabled(if: ImageTest.productsBuilt, "build guest-init, guest-agent and compose-guest first (swift build)"))
+@Suite
 struct StripTests {
+    init() throws {
+        try #require(ImageTest.productsBuilt, "build guest-init, guest-agent and compose-guest first (swift build)")
+    }
+
     @Test func stripsTheInstalledInitAndAgentOnly() throws {
         let scratch = try ScratchDirectory("gk-strip")
         let hostBefore = try ImageTest.sha256(ImageTest.guestInit)

@@ -51,8 +51,12 @@ let initScript = """
     poweroff -f
     """
 
-@Suite(.enabled(if: KernelUnderTest.bootable, "needs GUESTKIT_KERNEL_DIR (make kernel), qemu-system-x86_64, busybox-static, mke2fs, cpio"))
+@Suite
 struct KernelBootTests {
+    init() throws {
+        try #require(KernelUnderTest.bootable, "needs GUESTKIT_KERNEL_DIR (make kernel), qemu-system-x86_64, busybox-static, mke2fs, cpio")
+    }
+
     /// An initramfs with busybox and the check script, and a 64 MiB ext4 image (4 KiB blocks, a DAX
     /// requirement) holding a token file.
     struct GuestFiles {

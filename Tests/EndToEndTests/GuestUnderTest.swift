@@ -37,9 +37,11 @@ enum GuestUnderTest {
         let client: GuestClient
         let first: GuestInfoSnapshot
 
-        init(machine: String = "q35", kernel: String? = nil, initrd: String? = nil, appends: [String] = []) throws {
+        /// `manifest`: another image than `make guest-image`'s (e.g. one a test composed).
+        init(machine: String = "q35", kernel: String? = nil, initrd: String? = nil, appends: [String] = [],
+             manifest: String? = nil) throws {
             scratch = try ScratchDirectory("gk-e2e")
-            var request = BootRequest(manifestPath: try #require(GuestUnderTest.manifest), runDirectory: scratch.path)
+            var request = BootRequest(manifestPath: try #require(manifest ?? GuestUnderTest.manifest), runDirectory: scratch.path)
             request.machine = machine
             request.accelerator = .tcg
             request.overrides.kernel = kernel

@@ -11,8 +11,12 @@ import GuestSys
 import GuestTestSupport
 import Testing
 
-@Suite(.serialized, .enabled(if: GuestUnderTest.bootable, "needs GUESTKIT_GUEST_DIR (make guest-image), qemu-system-x86_64 and guest-vsock-bridge"))
+@Suite(.serialized)
 struct OwnKernelTests {
+    init() throws {
+        try #require(GuestUnderTest.bootable, "needs GUESTKIT_GUEST_DIR (make guest-image), qemu-system-x86_64 and guest-vsock-bridge")
+    }
+
     /// How long `Shutdown` may take until QEMU has exited by itself (TCG, loaded machine; a KVM guest
     /// takes well under a second). init's grace period for processes is 2 s of that.
     static let shutdownBound: Duration = .seconds(60)

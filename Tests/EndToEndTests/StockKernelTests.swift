@@ -10,8 +10,12 @@ import GuestSys
 import GuestTestSupport
 import Testing
 
-@Suite(.enabled(if: GuestUnderTest.debianBootable, "needs GUESTKIT_GUEST_DIR (make guest-image) and GUESTKIT_DEBIAN_KERNEL (make debian-kernel)"))
+@Suite
 struct StockKernelTests {
+    init() throws {
+        try #require(GuestUnderTest.debianBootable, "needs GUESTKIT_GUEST_DIR (make guest-image) and GUESTKIT_DEBIAN_KERNEL (make debian-kernel)")
+    }
+
     @Test func initramfsLoadsModulesFindsTheRootByLabelAndSwitchesToIt() throws {
         let session = try GuestUnderTest.Session(machine: "q35", kernel: GuestUnderTest.debianKernel,
                                                  initrd: GuestUnderTest.debianInitramfs,

@@ -85,6 +85,7 @@ import TTRPC
         (["/etc/notexec"], "", .permissionDenied, "/etc/notexec is not executable (permission denied)"),
         ([], "", .invalidArgument, "args is empty: args[0] must name the program to run"),
         ([""], "", .invalidArgument, "args is empty: args[0] must name the program to run"),
+        (["./run.sh"], "work", .invalidArgument, "cwd \"work\" is not an absolute path"),
     ])
     func refusesPrograms(args: [String], cwd: String, code: StatusCode, text: String) {
         let error = message {
@@ -98,7 +99,7 @@ import TTRPC
         #expect(message { $0.args = ["sh"]; $0.terminal = true; $0.stderr = true }?.code == .invalidArgument)
         #expect(message { $0.args = ["sh"]; $0.env = ["NOVALUE"] } == RPCError(.invalidArgument, "environment entry \"NOVALUE\" is not KEY=VALUE"))
         #expect(message { $0.args = ["sh"]; $0.containerID = "c1" } ==
-                RPCError(.notFound, "no container \"c1\" (this agent runs guest processes only)"))
+                RPCError(.invalidArgument, "StartProcess starts guest processes; use ExecProcess to run one in container \"c1\""))
         #expect(message { $0.args = ["sh"]; $0.user.spec = "alice"; $0.user.uid = 5 }?.code == .invalidArgument)
         #expect(message {
             $0.args = ["sh"]

@@ -62,6 +62,19 @@ import Testing
         }
     }
 
+    /// Waits (at most 30 s) until a child of `pid` sleeps in the kernel's pipe write (/proc/PID/wchan).
+    static func waitUntilBlockedOnAPipe(childOf pid: Int32) -> Bool {
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            for child in NamespacedInit.children(of: pid) {
+                let wchan = (try? String(contentsOfFile: "/proc/\(child)/wchan", encoding: .utf8)) ?? ""
+                if wchan.hasSuffix("pipe_write") { return true }
+            }
+            usleep(1000)
+        }
+        return false
+    }
+
     @Test func exitStatusArrivesOnlyAfterEveryByte() throws {
         let (path, expected) = try megabyteFile()
         let failures = try race { client, run in
@@ -123,7 +136,7 @@ import Testing
             if text != "done\n" { return "output \(text.debugDescription)" }
             return nil
         }
-        #expect(failures.isEmpty, "\(failures)")
+        #expect(failures.isEmpty, "\(failures)\nagent log:\n\(agent.logText.suffix(3000))")
     }
 
     @Test func outputWrittenBeforeTheHostAttachesIsKept() throws {
@@ -135,13 +148,18 @@ import Testing
             let script = small ? "echo early-\(run); exit 7" : "head -c 1048576 \(path); exit 8"
             let started = try client.startProcess(startRequest(["sh", "-c", script]) { $0.stdout = true })
             var state: Guestkit_V1_ProcessState = .unspecified
-            for _ in 0..<100_000 {
+            if small {
+                for _ in 0..<100_000 {
+                    state = try client.listProcesses().first { $0.id == started.id }?.state ?? .unspecified
+                    if state == .exited { break }
+                }
+                if state != .exited { return "the small writer never exited before attaching" }
+            } else {
+                // Large: `head` must end up blocked writing into the full pipe, and the process still running.
+                if !Self.waitUntilBlockedOnAPipe(childOf: started.pid) { return "the megabyte writer never blocked on its pipe" }
                 state = try client.listProcesses().first { $0.id == started.id }?.state ?? .unspecified
-                // Small: wait until it has exited. Large: it can only be running (blocked on the full pipe).
-                if !small || state == .exited { break }
+                if state != .running { return "the megabyte writer finished without a reader (state \(state))" }
             }
-            if small && state != .exited { return "the small writer never exited before attaching" }
-            if !small && state != .running { return "the megabyte writer finished without a reader (state \(state))" }
             let out = try client.attach(started.id, .stdout)
             defer { out.closeQuietly() }
             let received = try Self.readData(out)

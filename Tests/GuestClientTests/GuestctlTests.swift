@@ -37,8 +37,9 @@ import Testing
         #expect(result.stdout == "PIPED TEXT\n1 two words /tmp\n")
     }
 
-    @Test(.enabled(if: getuid() == 0, "switching users needs root"))
+    @Test
     func execAsAnotherUser() throws {
+        try #require(getuid() == 0, "switching users needs root")
         let result = try run(["exec", "-u", "nobody", "--", "id", "-un"])
         #expect(result.stdout == "nobody\n")
     }

@@ -41,15 +41,3 @@ import Testing
         #expect(timeline.summary == "init_started 812.004 ms, mounts_ready +0.512 ms, agent_ready +3.120 ms")
     }
 }
-
-@Suite struct BootTimerTests {
-    @Test(arguments: [
-        (BootTimerKind.none, UInt64(0xC000_0000), BootTimerAction.none),
-        (.firecracker, 0xC000_0000, .mmio(address: 0xC000_0000, value: 123)),
-        (.firecracker, 0xD000_0000, .mmio(address: 0xD000_0000, value: 123)),
-        (.cloudHypervisor, 0xC000_0000, .ioPort(port: 0x80, value: 123)),
-    ])
-    func actions(kind: BootTimerKind, address: UInt64, expected: BootTimerAction) {
-        #expect(BootTimer.action(kind, mmioAddress: address) == expected)
-    }
-}

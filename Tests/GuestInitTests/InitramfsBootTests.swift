@@ -8,7 +8,7 @@ import Testing
 /// loads virtio_pci, virtio_pmem and nd_pmem with libkmod, finds LABEL=guestroot on /dev/pmem0 with
 /// libblkid, mounts it with DAX under a tmpfs overlay, switches root and starts a busybox stand-in agent,
 /// which reports what it sees on the serial console and asks for a power-off.
-@Suite(.serialized, .enabled(if: InitramfsBoot.possible, "needs root, qemu-system-x86_64, busybox-static, mke2fs, cpio and out/debian-kernel"))
+@Suite(.serialized)
 struct InitramfsBootTests {
     let scratch: ScratchDirectory
     let kernel: String
@@ -16,6 +16,7 @@ struct InitramfsBootTests {
     let rootImage: String
 
     init() throws {
+        try #require(InitramfsBoot.possible, "needs root, qemu-system-x86_64, busybox-static, mke2fs, cpio and out/debian-kernel")
         scratch = try ScratchDirectory("initramfs-boot")
         let kernelDirectory = try #require(DebianModules.kernelDirectory)
         kernel = kernelDirectory + "/vmlinuz"

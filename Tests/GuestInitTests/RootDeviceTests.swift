@@ -5,7 +5,7 @@ import Testing
 
 /// libblkid on real images made by mke2fs and mkfs.erofs (libblkid probes regular files as it probes
 /// devices).
-@Suite(.enabled(if: Command.exists("mke2fs") && Command.exists("mkfs.erofs"), "needs e2fsprogs and erofs-utils"))
+@Suite
 struct RootDeviceTests {
     static let ext4UUID = "6f1c3a52-1b0e-4d7c-9a55-2f1e0c7d9b10"
     static let erofsUUID = "0d9a8b7c-6e5f-4a3b-8c2d-1e0f9a8b7c6d"
@@ -15,6 +15,7 @@ struct RootDeviceTests {
     let erofs: String
 
     init() throws {
+        try #require(Command.exists("mke2fs") && Command.exists("mkfs.erofs"), "needs e2fsprogs and erofs-utils")
         scratch = try ScratchDirectory("rootdevice")
         ext4 = scratch.file("root.ext4")
         erofs = scratch.file("root.erofs")

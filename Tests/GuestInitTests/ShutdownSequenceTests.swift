@@ -16,11 +16,6 @@ import Testing
         #expect(UnmountPlan.order(table) == ["/run/containers/a", "/run", "/run", "/dev/pts", "/dev", "/proc"])
     }
 
-    @Test func kinds() {
-        #expect(ShutdownKind.powerOff.description == "power-off")
-        #expect(ShutdownKind.reboot.description == "reboot")
-    }
-
     @Test(arguments: [
         (ShutdownKind.powerOff, true, true, RebootCommand.powerOff),
         (.powerOff, true, false, .restart),     // microvm with acpi=off: a restart ends the VM

@@ -55,4 +55,32 @@ struct LaunchPlannerTests {
         let blockOnly = Self.planner(kernels: [("vmlinux", "/k/vmlinux")], dax: false)
         #expect(LaunchTarget.allCases.allSatisfy { blockOnly.virtualMachine(for: $0).vm.rootDisk?.attachment == .block })
     }
+
+    @Test func theConsoleIsQuietUnlessTheKernelLogIsAskedFor() {
+        var planner = Self.planner(kernels: [("vmlinux", "/k/vmlinux")])
+        for target in LaunchTarget.allCases {
+            let words = planner.cmdline(for: target).split(separator: " ")
+            #expect(words.prefix(2) == ["console=ttyS0", "quiet"], "\(target): \(words)")
+        }
+        var options = planner.options
+        options.kernelLog = true
+        options.extraCmdline = ["loglevel=7"]
+        planner = LaunchPlanner(image: planner.image, imagePath: planner.imagePath, kernels: planner.kernels, options: options,
+                                agentPath: planner.agentPath)
+        for target in LaunchTarget.allCases {
+            let words = planner.cmdline(for: target).split(separator: " ")
+            #expect(!words.contains("quiet") && words.last == "loglevel=7", "\(target): \(words)")
+        }
+    }
+
+    @Test func freePageReportingIsOnUnlessTheSettingsTurnItOff() {
+        let planner = Self.planner(kernels: [("bzImage", "/k/bzImage")])
+        #expect(planner.virtualMachine(for: .qemuQ35).vm.freePageReporting)
+        var options = planner.options
+        options.freePageReporting = false
+        let off = LaunchPlanner(image: planner.image, imagePath: planner.imagePath, kernels: planner.kernels, options: options,
+                                agentPath: planner.agentPath)
+        #expect(!off.virtualMachine(for: .qemuQ35).vm.freePageReporting)
+        #expect(!off.qemu(machine: .q35).contains { $0.contains("balloon") })
+    }
 }

@@ -34,6 +34,16 @@ struct QemuCommandTests {
     }
 
     @Test(arguments: QemuMachineType.allCases)
+    func freePageReportingIsABalloonDeviceUnlessTurnedOff(machine: QemuMachineType) {
+        var vm = Self.machine(kernel: "/k/vmlinux", image: "/i.img", share: "/srv/b", machine: machine)
+        let device = (machine == .q35 ? "virtio-balloon-pci" : "virtio-balloon-device") + ",free-page-reporting=on"
+        let on = QemuCommand.arguments(for: vm, machine: machine)
+        #expect(on.indices.dropLast().contains { on[$0] == "-device" && on[$0 + 1] == device }, "\(on)")
+        vm.freePageReporting = false
+        #expect(!QemuCommand.arguments(for: vm, machine: machine).contains { $0.contains("balloon") })
+    }
+
+    @Test(arguments: QemuMachineType.allCases)
     func realQemuAcceptsTheLine(machine: QemuMachineType) throws {
         try #require(getuid() == 0, "creating a network namespace with a tap needs root")
         let kernelDirectory = try #require(ProcessInfo.processInfo.environment["GUESTKIT_KERNEL_DIR"], "GUESTKIT_KERNEL_DIR (make kernel)")

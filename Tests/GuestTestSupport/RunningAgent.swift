@@ -24,16 +24,18 @@ public final class RunningAgent: @unchecked Sendable {
     ///   - withInitChannel: pass the control socket (GUESTKIT_INIT_FD); false runs it as on a plain host.
     ///   - bootJSON: written to the boot file the agent reads; nil leaves the file absent.
     ///   - binary: the agent to run; the built product beside the tests by default.
+    ///   - extraArguments: more guest-agent options (`--max-connections`, …).
     ///   - launcher: a command the agent runs under (`nsenter --net=PATH --`: in a scratch network namespace).
     public init(withInitChannel: Bool = true, bootJSON: String? = nil,
-                binary: String = BuiltProducts.path("guest-agent"), launcher: [String] = []) throws {
+                binary: String = BuiltProducts.path("guest-agent"), extraArguments: [String] = [],
+                launcher: [String] = []) throws {
         scratch = try ScratchDirectory("agent")
         socketPath = scratch.file("agent.sock")
         logPath = scratch.file("agent.log")
         let bootFile = scratch.file("boot.json")
         if let bootJSON { try bootJSON.write(toFile: bootFile, atomically: true, encoding: .utf8) }
 
-        let argv = launcher + [binary, "--listen", "unix:" + socketPath, "--boot-file", bootFile]
+        let argv = launcher + [binary, "--listen", "unix:" + socketPath, "--boot-file", bootFile] + extraArguments
         var command = ChildCommand(argv[0], Array(argv.dropFirst()),
                                    environment: ["PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"])
         command.output = .file(logPath, append: false)
@@ -89,6 +91,13 @@ public final class RunningAgent: @unchecked Sendable {
             line.append(b)
         }
         return String(decoding: line.dropLast(), as: UTF8.self)
+    }
+
+    /// The agent's resident set size in KiB (VmRSS), 0 once it is gone.
+    public var residentKiB: Int {
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") }
+        return line.flatMap { Int($0.split(separator: " ").dropFirst().first ?? "") } ?? 0
     }
 
     /// What the agent logged so far.

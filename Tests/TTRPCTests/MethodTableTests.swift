@@ -148,6 +148,21 @@ struct LookupFailure: Error { let name: String }
         }
     }
 
+    @Test func aResponseOverTheFrameLimitBecomesResourceExhausted() throws {
+        let bytes = MethodTable<String>.encodeReply(streamID: 7, .success([UInt8](repeating: 1, count: FrameHeader.maxPayload)))
+        #expect(bytes.count < 1024)
+        var decoder = FrameDecoder()
+        decoder.append(bytes)
+        let frame = try #require(try decoder.next())
+        #expect(frame.streamID == 7)
+        let reply = try Ttrpc_Response(serializedBytes: frame.payload)
+        #expect(StatusCode(wire: reply.status.code) == .resourceExhausted)
+        #expect(reply.status.message.contains("over ttRPC's 4194304-byte frame limit"))
+        // Just under the limit still goes out whole.
+        let fits = MethodTable<String>.encodeReply(streamID: 9, .success([UInt8](repeating: 1, count: FrameHeader.maxPayload - 16)))
+        #expect(fits.count - FrameHeader.size <= FrameHeader.maxPayload && fits.count > FrameHeader.maxPayload - 16)
+    }
+
     @Test(arguments: StatusCode.allCases)
     func statusCodesRoundTripThroughTheWire(code: StatusCode) throws {
         let bytes = MethodTable<String>.encodeReply(streamID: 1, .failure(RPCError(code, "m")))

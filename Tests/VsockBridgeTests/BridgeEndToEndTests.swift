@@ -95,8 +95,12 @@ enum Payload {
     }
 }
 
-@Suite(.serialized, .enabled(if: BridgeGuest.available, "needs out/debian-kernel, out/bridge (make bridge-guest) and qemu-system-x86_64"))
+@Suite(.serialized)
 struct BridgeEndToEndTests {
+    init() throws {
+        try #require(BridgeGuest.available, "needs out/debian-kernel, out/bridge (make bridge-guest) and qemu-system-x86_64")
+    }
+
     @Test func carriesStreamsBothWaysThroughARealGuest() throws {
         let scratch = try ScratchDirectory("bridge-e2e")
         let bridge = try VsockBridgeProcess(directory: scratch.path, guestCID: 3)
@@ -188,6 +192,73 @@ struct BridgeEndToEndTests {
             }
         } catch {
             print("bridge log:\n\(bridge.log)")
+            throw error
+        }
+    }
+
+    /// A hostile guest: vsock-peer's flood service opens thousands of connections to host ports nobody
+    /// serves and to a CID that is not the host, while the host moves data on other connections. The
+    /// bridge answers every request with RST, stays up, rate-limits its log, and the other connections
+    /// complete with every byte (nothing is timed).
+    @Test func aFloodingGuestLeavesOtherConnectionsWhole() throws {
+        let scratch = try ScratchDirectory("bridge-flood")
+        let bridge = try VsockBridgeProcess(directory: scratch.path, guestCID: 7)
+        defer { bridge.stop() }
+        do {
+            try QemuMachine.with(BridgeGuest.configuration(bridge: bridge, name: "flood"), in: scratch.path) { vm in
+                try vm.waitForConsole(BridgeGuest.ready, timeout: BridgeGuest.bootTimeout)
+                try bridge.waitUntilGuestListens(port: 5000)
+                let attempts = 3000
+                let flooders = try (0..<2).map { _ in try bridge.connect(port: 5004).fd }
+                for flooder in flooders { try flooder.writeAll("\(attempts)\n") }
+
+                let listener = try Sockets.listen(.unix(bridge.udsPath + "_7100"), nonBlocking: false)
+                defer { listener.closeQuietly() }
+                let failures = ConcurrentFailures()
+                let group = DispatchGroup()
+                for i in 0..<4 {
+                    group.enter()
+                    Thread.detachNewThread {
+                        defer { group.leave() }
+                        do {
+                            let data = Payload.random(2 << 20, seed: UInt64(200 + i))
+                            let (fd, _) = try bridge.connect(port: 5000)
+                            defer { fd.closeQuietly() }
+                            let back = try Payload.exchange(fd, sending: data)
+                            if back != data { failures.add("echo \(i): \(back.count) bytes back, content differs") }
+                        } catch {
+                            failures.add("echo \(i): \(error)")
+                        }
+                    }
+                }
+                // Guest → host as well: the guest dials <uds>_7100 with 1 MiB.
+                let (dial, _) = try bridge.connect(port: 5003)
+                try dial.writeAll("7100 1048576\n")
+                let arrived = try #require(try Sockets.accept(listener, nonBlocking: false))
+                let fromGuest = try Payload.readAll(arrived)
+                #expect(try Payload.sha256(fromGuest) == Payload.sha256(Payload.pattern(1 << 20)))
+                try arrived.close()
+                #expect(try Payload.readLine(dial) == "OK sent 1048576 received 0")
+                dial.closeQuietly()
+                group.wait()
+                #expect(failures.all.isEmpty, "\(failures.all)")
+
+                for flooder in flooders {
+                    let line = try Payload.readLine(flooder)
+                    flooder.closeQuietly()
+                    // Every request was answered with RST: none dropped, none left to time out.
+                    #expect(line == "FLOODED \(attempts) reset \(attempts) other 0", "\(line)")
+                }
+                #expect(bridge.isRunning)
+                let log = bridge.log
+                #expect(log.contains("log lines about guest packets were suppressed"))
+                #expect(log.split(separator: "\n").count < 2 * attempts, "the log is rate-limited")
+                let (after, _) = try bridge.connect(port: 5000)
+                #expect(try Payload.exchange(after, sending: Array("after the flood".utf8)) == Array("after the flood".utf8))
+                after.closeQuietly()
+            }
+        } catch {
+            print("bridge log:\n\(bridge.log.suffix(4000))")
             throw error
         }
     }

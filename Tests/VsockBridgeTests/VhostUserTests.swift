@@ -110,6 +110,24 @@ final class RecordingDevice: VhostUserDevice {
     }
 }
 
+extension VhostUserReceived {
+    /// The message, when one was complete.
+    var message: VhostUserMessage? {
+        if case .message(let message) = self { return message }
+        return nil
+    }
+
+    var isIncomplete: Bool {
+        if case .incomplete = self { return true }
+        return false
+    }
+
+    var isClosed: Bool {
+        if case .closed = self { return true }
+        return false
+    }
+}
+
 @Suite struct VhostUserChannelTests {
     @Test func receivesMessagesWithTheirDescriptorsOverASocketPair() throws {
         let (qemu, bridge) = try Sockets.pair()
@@ -119,7 +137,7 @@ final class RecordingDevice: VhostUserDevice {
         let bytes = FrontEnd.message(.setVringKick, payload: FrontEnd.u64(1))
         #expect(try Sockets.send(qemu, bytes, descriptors: [pipe.writeEnd]) == bytes.count)
         try pipe.writeEnd.close()
-        let message = try #require(try channel.receive())
+        let message = try #require(try channel.receive().message)
         #expect(message.request == .setVringKick)
         #expect(try message.u64() == 1)
         #expect(message.descriptors.count == 1)
@@ -129,12 +147,16 @@ final class RecordingDevice: VhostUserDevice {
         try passed.close()
         #expect(String(decoding: try pipe.readEnd.readToEnd(), as: UTF8.self) == "through SCM_RIGHTS")
 
-        // A message split across writes is reassembled.
+        // A message split across writes is reassembled, across calls: the channel never waits for the rest.
         let split = FrontEnd.message(.setVringNum, payload: FrontEnd.state(0, 128))
         try qemu.writeAll(Array(split[..<5]))
-        try qemu.writeAll(Array(split[5...]))
-        let state = try #require(try channel.receive()).vringState()
+        #expect(try channel.receive().isIncomplete)
+        try qemu.writeAll(Array(split[5..<14]))
+        #expect(try channel.receive().isIncomplete)
+        try qemu.writeAll(Array(split[14...]))
+        let state = try #require(try channel.receive().message).vringState()
         #expect(state == (0, 128))
+        #expect(try channel.receive().isIncomplete)
 
         // Replies go back.
         try channel.send(VhostUserReply.u64(VhostUserRequest.getFeatures.rawValue, 7))
@@ -148,11 +170,39 @@ final class RecordingDevice: VhostUserDevice {
         #expect(throws: VhostUserError.self) { try channel.receive() }
     }
 
-    @Test func endOfFileBetweenMessagesIsNil() throws {
+    @Test func endOfFileBetweenMessagesIsClosed() throws {
         let (qemu, bridge) = try Sockets.pair()
         defer { bridge.closeQuietly() }
         try qemu.close()
-        #expect(try VhostUserChannel(fd: bridge).receive() == nil)
+        #expect(try VhostUserChannel(fd: bridge).receive().isClosed)
+    }
+
+    @Test func aFrontEndThatNeverReadsItsRepliesIsCutOff() throws {
+        let (qemu, bridge) = try Sockets.pair()
+        defer { qemu.closeQuietly(); bridge.closeQuietly() }
+        let channel = VhostUserChannel(fd: bridge)
+        let reply = VhostUserReply.u64(VhostUserRequest.getFeatures.rawValue, 7)
+        var sent = 0
+        let error = #expect(throws: VhostUserError.self) {
+            while sent < 100_000 {
+                try channel.send(reply)
+                sent += 1
+            }
+        }
+        #expect(error?.description.contains("unread") == true, "\(String(describing: error))")
+        #expect(channel.hasPendingOutput)
+    }
+
+    @Test func aMessageWithTooManyDescriptorsIsRefused() throws {
+        let (qemu, bridge) = try Sockets.pair()
+        defer { qemu.closeQuietly(); bridge.closeQuietly() }
+        let channel = VhostUserChannel(fd: bridge)
+        let pipes = try (0..<9).map { _ in try Pipe() }
+        let bytes = FrontEnd.message(.setVringKick, payload: FrontEnd.u64(1))
+        // Eight descriptors with the header, one more with the payload: nine for one message.
+        _ = try Sockets.send(qemu, Array(bytes[..<12]), descriptors: pipes.prefix(8).map(\.writeEnd))
+        _ = try Sockets.send(qemu, Array(bytes[12...]), descriptors: [pipes[8].writeEnd])
+        #expect(throws: VhostUserError.self) { try channel.receive() }
     }
 }
 
@@ -177,7 +227,7 @@ final class RecordingDevice: VhostUserDevice {
             let flags = VhostUserHeader.version | (needReply ? VhostUserHeader.needReplyFlag : 0)
             let bytes = FrontEnd.message(request, flags: flags, payload: payload)
             _ = try Sockets.send(qemu, bytes, descriptors: fds)
-            #expect(try backend.handleNext())
+            #expect(try backend.handleAvailable())
             guard expectReply else { return nil }
             let header = try VhostUserHeader(try qemu.read(upTo: 12))
             #expect(header.request == request.rawValue)
@@ -291,7 +341,7 @@ final class RecordingDevice: VhostUserDevice {
         }
         // Unknown request numbers are logged and answered as failed too.
         _ = try Sockets.send(s.qemu, VhostUserHeader(request: 99, flags: 9, size: 0).bytes, descriptors: [])
-        #expect(try s.backend.handleNext())
+        #expect(try s.backend.handleAvailable())
         let header = try VhostUserHeader(try s.qemu.read(upTo: 12))
         #expect(header.request == 99)
         #expect(PayloadReader(try s.qemu.read(upTo: 8)).u64(0) == 1)

@@ -15,11 +15,16 @@ import Testing
         let udsPath: String
         let listener: FileDescriptor
 
-        init() throws {
+        /// Every log line the muxer wrote.
+        let logLines = Locked<[String]>([])
+
+        init(settings: VsockMuxer.Settings = VsockMuxer.Settings()) throws {
             scratch = try ScratchDirectory("muxer")
             loop = try EventLoop()
             udsPath = scratch.file("v.sock")
-            muxer = VsockMuxer(guestCID: VsockMuxerTests.cid, udsPath: udsPath, loop: loop, log: BridgeLog(level: .error, sink: { _ in }))
+            let lines = logLines
+            muxer = VsockMuxer(guestCID: VsockMuxerTests.cid, udsPath: udsPath, settings: settings, loop: loop,
+                               log: BridgeLog(level: .info, sink: { line in lines.update { $0.append(line) } }))
             listener = try Sockets.listen(.unix(udsPath))
             try loop.add(listener, .readable) { [muxer, listener] _ in muxer.acceptHostClients(from: listener) }
             muxer.deviceRunning = true
@@ -119,6 +124,16 @@ import Testing
         let header = VsockHeader(srcCID: 77, dstCID: 2, srcPort: 1, dstPort: 2, op: .request)
         h.muxer.handleGuestPacket(header, payload: [])
         #expect(!h.muxer.hasPendingRx)
+    }
+
+    @Test func requestsToAnotherCIDAreResetFromThatCID() throws {
+        let h = try Harness()
+        let header = VsockHeader(srcCID: Self.cid, dstCID: 77, srcPort: 40_100, dstPort: 20_000, op: .request)
+        h.muxer.handleGuestPacket(header, payload: [])
+        let reset = try #require(h.drainRx().first?.header)
+        // Addressed back exactly, so the guest's connecting socket takes it and fails at once.
+        #expect(reset.op == .rst && reset.srcCID == 77 && reset.srcPort == 20_000 && reset.dstCID == Self.cid
+                && reset.dstPort == 40_100)
     }
 
     @Test func hostConnectGetsOKOnceTheGuestAccepts() throws {
@@ -225,4 +240,67 @@ import Testing
         #expect(runs.allSatisfy { $0.length <= VsockMuxer.burstPackets }, "\(runs)")
         #expect(Set(runs.prefix(2).map(\.port)) == [7001, 7002], "\(runs)")
     }
+
+    // MARK: A hostile guest
+
+    @Test func strayRepliesAreBoundedWhenTheGuestFloodsWithoutReading() throws {
+        var settings = VsockMuxer.Settings()
+        settings.maximumStrayReplies = 64
+        let h = try Harness(settings: settings)
+        for port in UInt32(0)..<10_000 { h.guest(.rw, from: 50_000, to: 7_000 + port, payload: [1]) }
+        #expect(h.muxer.strayRepliesDropped == 10_000 - 64)
+        let replies = h.drainRx()
+        #expect(replies.count == 64 && replies.allSatisfy { $0.header.op == .rst })
+        // The log says so a few times a second, not ten thousand times.
+        #expect(h.logLines.get().count < 100, "\(h.logLines.get().count) log lines")
+    }
+
+    @Test func strayRepliesTakeTurnsWithConnections() throws {
+        let h = try Harness()
+        let hostListener = try Sockets.listen(.unix(h.udsPath + "_6100"), nonBlocking: false)
+        defer { hostListener.closeQuietly() }
+        h.guest(.request, from: 41000, to: 6100, bufAlloc: 1 << 20)
+        #expect(h.drainRx().map(\.header.op) == [.response])
+        let accepted = try #require(try Sockets.accept(hostListener, nonBlocking: false))
+        defer { accepted.closeQuietly() }
+        // The host has plenty for the guest (more than 16 packets), and the guest floods unknown ports meanwhile.
+        try accepted.writeAll([UInt8](repeating: 7, count: 120_000))
+        h.spin { h.muxer.hasPendingRx }
+        for port in UInt32(0)..<200 { h.guest(.rw, from: 50_000, to: 8_000 + port, payload: [1]) }
+        var order: [Bool] = []   // true: a stray RST, false: the connection's data
+        for _ in 0..<48 {
+            guard let packet = h.emitOne() else { break }
+            order.append(packet.header.op == .rst && packet.header.srcPort >= 8_000)
+        }
+        // Bursts of 16 in turn: the connection is never starved by the flood.
+        #expect(order.count == 48)
+        #expect(order.prefix(16).allSatisfy { $0 } && order.dropFirst(16).prefix(16).allSatisfy { !$0 }
+                && order.dropFirst(32).allSatisfy { $0 }, "\(order)")
+    }
+
+    @Test func connectionsAreCappedInBothDirections() throws {
+        var settings = VsockMuxer.Settings()
+        settings.maximumConnections = 2
+        let h = try Harness(settings: settings)
+        let hostListener = try Sockets.listen(.unix(h.udsPath + "_6200"), nonBlocking: false)
+        defer { hostListener.closeQuietly() }
+        for port in UInt32(0)..<3 { h.guest(.request, from: 42_000 + port, to: 6200) }
+        let answers = h.drainRx().map { "\($0.header.op.map { "\($0)" } ?? "?") \($0.header.dstPort)" }
+        #expect(Set(answers) == ["RESPONSE 42000", "RESPONSE 42001", "RST 42002"], "\(answers)")
+        #expect(h.muxer.connectionCount == 2 && h.muxer.connectionsRefused == 1)
+        #expect(h.logLines.get().contains { $0.contains("2 connections are open (the limit)") })
+
+        // A host client over the limit is closed unanswered.
+        let client = try Sockets.connect(.unix(h.udsPath))
+        defer { client.closeQuietly() }
+        h.spin { h.muxer.connectionsRefused == 2 }
+        #expect(h.muxer.connectionsRefused == 2)
+        #expect(try client.read(upTo: 16).isEmpty)
+
+        // Once one closes, a new one is taken.
+        h.guest(.rst, from: 42_000, to: 6200)
+        h.guest(.request, from: 42_010, to: 6200)
+        #expect(h.drainRx().map(\.header.op) == [.response])
+    }
 }
+

@@ -1,4 +1,5 @@
 import GuestSys
+import GuestTestSupport
 import Testing
 @testable import VsockBridge
 
@@ -114,5 +115,25 @@ import Testing
         #expect(memory.buffers(guestAddress: 0x2ff0, length: 32) == nil)  // runs off the end
         #expect(memory.buffers(guestAddress: UInt64.max - 4, length: 8) == nil)
         #expect(memory.pointer(userAddress: 0x20_0000, length: 1) == nil)
+    }
+
+    /// The memory table comes from the front-end: sums that overflow and files too small for the
+    /// mapping are errors, never a trap or a mapping that faults on first touch.
+    @Test(arguments: [
+        (VhostUserMemoryRegion(guestAddress: 0, size: 0x1000, userAddress: 0, mmapOffset: UInt64.max - 0x800), "past the end"),
+        (VhostUserMemoryRegion(guestAddress: UInt64.max - 0x800, size: 0x1000, userAddress: 0, mmapOffset: 0), "past the end"),
+        (VhostUserMemoryRegion(guestAddress: 0, size: 0x1000, userAddress: UInt64.max, mmapOffset: 0), "past the end"),
+        (VhostUserMemoryRegion(guestAddress: 0, size: UInt64(Int.max), userAddress: 0, mmapOffset: 0x1000), "past the end"),
+        (VhostUserMemoryRegion(guestAddress: 0, size: 0, userAddress: 0, mmapOffset: 0), "size 0"),
+        (VhostUserMemoryRegion(guestAddress: 0, size: 0x2000, userAddress: 0, mmapOffset: 0), "which holds 4096"),
+        (VhostUserMemoryRegion(guestAddress: 0, size: 0x1000, userAddress: 0, mmapOffset: 0x1000), "which holds 4096"),
+    ])
+    func badRegionsAreRefusedBeforeMapping(region: VhostUserMemoryRegion, problem: String) throws {
+        let scratch = try ScratchDirectory("harden-memtable")
+        let file = try FileDescriptor.open(scratch.file("ram"), [.readWrite, .create])
+        defer { file.closeQuietly() }
+        try file.truncate(to: 0x1000)
+        let error = #expect(throws: VhostUserError.self) { _ = try GuestMemory.map([region], fds: [file]) }
+        #expect(error?.description.contains(problem) == true, "\(String(describing: error))")
     }
 }

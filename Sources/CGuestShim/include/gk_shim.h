@@ -93,8 +93,8 @@ int gk_pivot_root(const char *new_root, const char *put_old);
 /// One resource limit to apply in a spawned child.
 struct gk_rlimit { int resource; uint64_t soft; uint64_t hard; };
 
-/// What a child needs before exec. Set up in C because after fork only async-signal-safe code may run,
-/// and the Swift runtime gives no such guarantee.
+/// What a child needs before exec. Set up in C because the child runs raw system calls only (see
+/// gk_spawn_start), which the Swift runtime could never promise.
 struct gk_spawn_attr {
     const char *path;            // absolute path to exec
     char *const *argv;           // NULL-terminated
@@ -112,18 +112,108 @@ struct gk_spawn_attr {
     int group_count;
     const struct gk_rlimit *rlimits;
     int rlimit_count;
-    int parent_death_signal;     // 0: none; else PR_SET_PDEATHSIG with it (fires when the forking *thread* ends)
-    pid_t parent_pid;            // with parent_death_signal: the forking process, to catch a parent that died first
+    int parent_death_signal;     // 0: none; else PR_SET_PDEATHSIG with it (fires when the cloning *thread* ends)
+    pid_t parent_pid;            // with parent_death_signal: the cloning process, to catch a parent that died first
 };
 
-/// Forks and execs. Returns the child's pid once exec has succeeded; returns -1 with errno set and
-/// failed_step naming the step ("fork", "chdir", "setgid", "execve", …) when the child could not exec.
+/// A child started by gk_spawn_start, until its report says whether it exec'd.
+struct gk_spawn_handle {
+    pid_t pid;              // the child
+    int report_fd;          // read end of its close-on-exec report pipe (non-blocking)
+    void *region;           // its stack and its copy of the attributes: mapped until gk_spawn_release
+    size_t region_size;
+    int error;              // the errno the child reported, once collected
+    char step[64];          // the step that failed ("chdir", "setuid", "execve", …), once collected
+    size_t received;        // report bytes read so far
+    unsigned char message[68];
+};
+
+// Spawning without fork: fork copies the caller's page tables and CLONE_VFORK would hold the caller until
+// exec, which a cwd on a hung filesystem can postpone forever. So the child is cloned with CLONE_VM (it
+// shares the address space; nothing is copied) onto a stack of its own, and does everything up to execve
+// with raw system calls only (no errno, no locks, no allocation: it runs beside its parent in the same
+// memory). It reads only a private copy of the attributes, kept mapped until its report pipe closes (exec
+// or exit), which is also how its parent learns the outcome: asynchronously, by polling that pipe.
+
+/// Starts the child; 0, or -1 with errno (nothing is left behind then).
+int gk_spawn_start(const struct gk_spawn_attr *attr, struct gk_spawn_handle *handle);
+/// Reads the child's report: 0 once it exec'd (end of file, nothing reported), 1 once it failed (errno in
+/// handle->error, step in handle->step; it exits 127), -1 with errno EAGAIN while neither is known yet.
+int gk_spawn_collect(struct gk_spawn_handle *handle);
+/// After gk_spawn_collect returned 0 or 1: unmaps the region and closes the report pipe.
+void gk_spawn_release(struct gk_spawn_handle *handle);
+/// Starts, waits for the report, releases. Returns the pid once the child exec'd; -1 with errno set and
+/// failed_step naming the step when it could not (the failed child is reaped).
 pid_t gk_spawn(const struct gk_spawn_attr *attr, char *failed_step, size_t failed_step_size);
 
 // FIONREAD goes through the variadic ioctl: after a process exits, the agent drains what its pipe held
 // at that moment and no more (a background child that keeps writing cannot hold the exit status).
 /// Bytes waiting to be read (FIONREAD) in *count.
 int gk_readable_bytes(int fd, int *count);
+
+// --- containers ------------------------------------------------------------------------------------------
+// Creating a container process needs fork, setns and clone with no Swift code in between (only
+// async-signal-safe calls are allowed after fork, and setns(CLONE_NEWUSER) needs a single-threaded
+// caller), so the two short stages live here. Stage 1 (forked from the caller) joins the namespaces
+// given as descriptors, in order, then clones stage 2 with CLONE_PARENT (so the caller is its parent and
+// reaps it) and the CLONE_NEW* flags of the namespaces to create, reports stage 2's pid on the sync
+// socket and exits. Stage 2 waits on the sync socket for the caller's go message (sent once the caller
+// has written its uid/gid maps and placed it in its cgroup), unshares its cgroup namespace if asked,
+// becomes root of a new user namespace (its ids are still the caller's, unmapped there, and an exec as an
+// unmapped uid would drop every capability), starts a new session and execs the GuestKit binary by descriptor (execveat, AT_EMPTY_PATH), so the
+// re-exec works in any mount namespace.
+//
+// Messages stage 1 and 2 send on the sync socket (SOCK_SEQPACKET: one message per send):
+//   'P' + int32 pid          stage 2 was created
+//   'E' + int32 errno + step  a stage failed at `step` ("setns user", "clone", "execveat", ...)
+// and the one they receive: 'G' (go).
+
+/// One namespace to join: an open /proc/<pid>/ns/<kind> (or bind-mounted) descriptor and its CLONE_NEW*.
+struct gk_namespace_join { int fd; int type; const char *name; };
+
+struct gk_container_attr {
+    int exe_fd;                  // the GuestKit binary, opened by the caller (O_PATH is fine)
+    char *const *argv;           // NULL-terminated
+    char *const *envp;           // NULL-terminated
+    int sync_fd;                 // the child's end of the sync socket: fd 3 in stage 2
+    const int *fd_map;           // pairs (source, target) for the child's stdio (targets 0..2)
+    int fd_map_count;
+    const struct gk_namespace_join *joins;  // in join order (user first, mount last)
+    int join_count;
+    int clone_flags;             // CLONE_NEW* to create with stage 2 (never CLONE_NEWCGROUP)
+    int unshare_cgroup;          // stage 2: unshare(CLONE_NEWCGROUP) after the go message
+    int become_root;             // stage 2 is in a new user namespace: setresgid/setgroups/setresuid to 0
+                                 // once the maps are written (it still has the caller's unmapped ids)
+};
+
+/// Forks stage 1 and returns its pid at once (the caller reaps it); -1 with errno when fork fails. All
+/// later failures arrive as 'E' messages on the sync socket.
+pid_t gk_container_spawn(const struct gk_container_attr *attr);
+
+// capget/capset have no glibc wrappers (libcap is not linked); version 3, 64-bit sets.
+int gk_capget(uint32_t effective[2], uint32_t permitted[2], uint32_t inheritable[2]);
+int gk_capset(const uint32_t effective[2], const uint32_t permitted[2], const uint32_t inheritable[2]);
+// prctl is variadic.
+int gk_prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5);
+// No glibc wrappers for these in Debian 12's headers (or behind _GNU_SOURCE).
+int gk_setns(int fd, int type);
+int gk_unshare(int flags);
+int gk_setresuid(uid_t r, uid_t e, uid_t s);
+int gk_setresgid(gid_t r, gid_t e, gid_t s);
+int gk_setgroups(size_t count, const gid_t *groups);
+int gk_setdomainname(const char *name, size_t length);
+int gk_prlimit(pid_t pid, int resource, uint64_t soft, uint64_t hard);
+int gk_ioprio_set(int which, int who, int ioprio);
+int gk_personality(unsigned long persona);
+int gk_mount_setattr(int dirfd, const char *path, unsigned int flags, uint64_t attr_set, uint64_t attr_clr);
+int gk_execveat(int fd, const char *path, char *const argv[], char *const envp[], int flags);
+int gk_close_range_cloexec(unsigned int first);
+/// statfs f_flags (ST_RDONLY, ST_NOSUID, ...) of the filesystem holding path.
+int gk_statfs_flags(const char *path, uint64_t *flags);
+int gk_socketpair_seqpacket(int fds[2]);
+long gk_keyctl_join_session(const char *name);
+long gk_keyctl_setperm(long key, uint32_t perm);
+long gk_keyctl_describe(long key, char *buffer, size_t size);
 
 // waitid fills a siginfo_t, a union Swift reads awkwardly. This asks whether a child has ended without
 // reaping it, so its pid (and process group id) stays reserved while the caller cleans up after it.

@@ -12,6 +12,7 @@
 // LaunchSectionWriter).
 import ContentHash
 import Foundation
+import GuestSys
 import HostProcess
 import Logging
 
@@ -105,8 +106,13 @@ public struct ImageComposer {
         try tree.addFile(ImageSpec.initGuestPath, copying: plan.initPath, permissions: 0o755)
         roots.append(.init(hostPath: plan.initPath, guestPath: ImageSpec.initGuestPath, role: "--init"))
         if let agent = plan.agentPath {
-            try tree.addFile(ImageSpec.agentGuestPath, copying: agent, permissions: 0o755)
-            roots.append(.init(hostPath: agent, guestPath: ImageSpec.agentGuestPath, role: "--agent"))
+            if Self.sameFile(agent, plan.initPath) {
+                // One multi-call binary (guest-init-agent) for both: the agent is a link to init, not a second copy.
+                try tree.addSymlink(ImageSpec.agentGuestPath, target: (ImageSpec.initGuestPath as NSString).lastPathComponent)
+            } else {
+                try tree.addFile(ImageSpec.agentGuestPath, copying: agent, permissions: 0o755)
+                roots.append(.init(hostPath: agent, guestPath: ImageSpec.agentGuestPath, role: "--agent"))
+            }
         }
         if spec.strip {
             for root in roots {
@@ -117,6 +123,12 @@ public struct ImageComposer {
             roots += try add(addition, to: tree)
         }
         for link in spec.links { try tree.addSymlink(link.path, target: link.target) }
+        if !modulesInstalled.isEmpty {
+            // guest-init opens libkmod with dlopen (no DT_NEEDED), so it comes only with modules to load.
+            let kmod = try Self.hostLibrary(Self.moduleLibrary, in: libraryClosure.searchPath, hostRoot: libraryClosure.hostRoot)
+            try tree.addFile(kmod.guestPath, copying: kmod.hostPath, permissions: 0o755)
+            roots.append(.init(hostPath: kmod.hostPath, guestPath: kmod.guestPath, role: "module loader"))
+        }
         let libraries = try libraryClosure.resolve(roots)
         for library in libraries {
             let attributes = try? FileManager.default.attributesOfItem(atPath: library.hostPath)
@@ -393,6 +405,24 @@ public struct ImageComposer {
         if ELFFile.hasMagic(path: path) { return "vmlinux" }
         let name = (path as NSString).lastPathComponent
         return name.hasPrefix("vmlinuz") ? "vmlinuz" : "bzImage"
+    }
+
+    /// The library guest-init loads kernel modules with (dlopen).
+    static let moduleLibrary = "libkmod.so.2"
+
+    /// Where the host's `name` is (the first system library directory holding it) and where it goes in the guest.
+    static func hostLibrary(_ name: String, in searchPath: LoaderSearchPath, hostRoot: String) throws -> (hostPath: String, guestPath: String) {
+        for directory in searchPath.system {
+            let host = hostRoot.joinedPath(directory).joinedPath(name)
+            if FileManager.default.fileExists(atPath: host) { return (host, directory.joinedPath(name)) }
+        }
+        throw ComposeError.badModules("modules need \(name) in the image and none is in \(searchPath.system.joined(separator: ", ")); install libkmod2")
+    }
+
+    /// Whether two paths name the same file (device and inode, through symlinks).
+    public static func sameFile(_ a: String, _ b: String) -> Bool {
+        guard let first = try? FileSystem.status(a), let second = try? FileSystem.status(b) else { return false }
+        return first.device == second.device && first.inode == second.inode
     }
 
     static func absolute(_ path: String) -> String {

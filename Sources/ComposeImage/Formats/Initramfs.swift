@@ -52,6 +52,11 @@ public struct Initramfs: Sendable {
     /// Writes the uncompressed newc archive.
     public func writeArchive(tree: RootTree, to path: String) throws {
         var names = tree.sortedPaths.filter { $0 != "/" }
+        // An alias over an entry of the tree would replace it without a word (its content dropped).
+        for (alias, canonical) in hardLinks.sorted(by: { $0.key < $1.key }) where tree.entries[alias] != nil && alias != canonical {
+            throw ComposeError.badOption("\(alias) is in the image and would also be a hard link to \(canonical): "
+                + "remove \(alias) from what goes into the initramfs (--base, --add), or use --format ext4 or erofs")
+        }
         for alias in hardLinks.keys where tree.entries[alias] == nil { names.append(alias) }
         names.sort { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
 

@@ -17,6 +17,11 @@ public struct LaunchOptions: Codable, Sendable, Equatable {
     public var guestOptions: [String] = []
     /// Extra kernel parameters appended verbatim.
     public var extraCmdline: [String] = []
+    /// true: the kernel's whole log on the console. Absent or false: `quiet` (warnings and worse only),
+    /// since every console byte is an emulated UART write that slows the boot.
+    public var kernelLog: Bool?
+    /// false: no virtio-balloon free page reporting device. Absent or true: one where the VMM has it.
+    public var freePageReporting: Bool?
 
     public init() {}
 }

@@ -11,6 +11,10 @@
  *   5003 dial    reads "<port> <count>\n", connects to CID 2 port <port>, sends <count> pattern bytes,
  *                shuts down its sending side, reads until end of file, then answers the controlling
  *                connection "OK sent <n> received <m>\n" or "ERR <step>: <strerror>\n"
+ *   5004 flood   reads "<count>\n", then opens <count> connections as fast as it can, up to 64 at once
+ *                (non-blocking), to places nobody serves: CID 2 ports 20000-29999 (nothing listens on the
+ *                host) and CID 77 (not the host); answers "FLOODED <count> reset <r> other <o>\n", where
+ *                r were reset (what the bridge should answer) and o ended otherwise
  * On a virtio-serial port named "bench" (if present), commands from the host:
  *   "SINK <count>\n" then <count> bytes: answers "DONE\n";  "SOURCE <count>\n": writes <count> bytes.
  *
@@ -20,6 +24,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -139,6 +144,57 @@ static void serve_dial(int control) {
     write_all(control, reply, (size_t)n);
 }
 
+/* One non-blocking connect to (cid, port); the socket, or -1 when it failed at once (counted in *other). */
+static int start_connect(unsigned cid, unsigned port, unsigned long long *reset, unsigned long long *other) {
+    int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) { (*other)++; return -1; }
+    struct sockaddr_vm sa = { .svm_family = AF_VSOCK, .svm_cid = cid, .svm_port = port };
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0) { close(fd); (*other)++; return -1; }
+    if (errno == EINPROGRESS) return fd;
+    if (errno == ECONNRESET) (*reset)++; else (*other)++;
+    close(fd);
+    return -1;
+}
+
+static void serve_flood(int control) {
+    char line[64], reply[128];
+    if (read_line(control, line, sizeof line) < 0) return;
+    unsigned long long count = strtoull(line, NULL, 10), started = 0, done = 0, reset = 0, other = 0;
+    struct pollfd fds[64];
+    int open = 0;
+    while (done < count) {
+        while (open < 64 && started < count) {
+            /* Every fourth to another CID, the rest to host ports without a listener. */
+            unsigned cid = started % 4 == 3 ? 77 : VMADDR_CID_HOST;
+            int fd = start_connect(cid, 20000 + (unsigned)(started % 10000), &reset, &other);
+            started++;
+            if (fd < 0) { done++; continue; }
+            fds[open].fd = fd;
+            fds[open].events = POLLOUT;
+            open++;
+        }
+        if (open == 0) continue;
+        if (poll(fds, (nfds_t)open, 10000) <= 0) {
+            /* Nothing answered within 10 s: give up on these. */
+            for (int i = 0; i < open; i++) { close(fds[i].fd); other++; done++; }
+            open = 0;
+            continue;
+        }
+        for (int i = 0; i < open;) {
+            if (fds[i].revents == 0) { i++; continue; }
+            int error = 0;
+            socklen_t length = sizeof error;
+            getsockopt(fds[i].fd, SOL_SOCKET, SO_ERROR, &error, &length);
+            if (error == ECONNRESET) reset++; else other++;
+            close(fds[i].fd);
+            done++;
+            fds[i] = fds[--open];
+        }
+    }
+    int n = snprintf(reply, sizeof reply, "FLOODED %llu reset %llu other %llu\n", count, reset, other);
+    write_all(control, reply, (size_t)n);
+}
+
 static int listen_vsock(unsigned port) {
     int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) { perror("vsock-peer: socket(AF_VSOCK)"); return -1; }
@@ -201,9 +257,9 @@ int main(void) {
     signal(SIGCHLD, SIG_IGN);  /* children are reaped by the kernel: this may run as PID 1 */
     signal(SIGPIPE, SIG_IGN);
     setvbuf(stdout, NULL, _IONBF, 0);
-    unsigned ports[4] = { 5000, 5001, 5002, 5003 };
-    void (*services[4])(int) = { serve_echo, serve_sink, serve_source, serve_dial };
-    for (int i = 0; i < 4; i++) {
+    unsigned ports[5] = { 5000, 5001, 5002, 5003, 5004 };
+    void (*services[5])(int) = { serve_echo, serve_sink, serve_source, serve_dial, serve_flood };
+    for (int i = 0; i < 5; i++) {
         int listener = listen_vsock(ports[i]);
         if (listener < 0) { for (;;) pause(); }
         if (fork() == 0) {
@@ -218,6 +274,6 @@ int main(void) {
     }
     int serial = open_serial_port("bench");
     if (serial >= 0 && fork() == 0) { serve_serial(serial); _exit(0); }
-    printf("vsock-peer: ready (ports 5000-5003%s)\n", serial >= 0 ? ", serial port bench" : "");
+    printf("vsock-peer: ready (ports 5000-5004%s)\n", serial >= 0 ? ", serial port bench" : "");
     for (;;) pause();
 }
