@@ -143,7 +143,7 @@ let package = Package(
                 exclude: ["protos"], swiftSettings: strict),
         .target(name: "ContainerdShim", dependencies: [
             "ContainerdProto", "GuestClient", "GuestProto", "GuestSys", "GuestLaunch", "HostProcess", "ContentHash",
-            "GuestJSON", "GuestContainer", "TTRPC", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            "GuestJSON", "GuestContainer", "HostNetwork", "TTRPC", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ], swiftSettings: strict),
         .executableTarget(name: "containerd-shim-guestkit-v1", dependencies: ["ContainerdShim", "GuestSys"],
                           swiftSettings: strict),
