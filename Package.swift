@@ -56,6 +56,7 @@ let package = Package(
         .target(name: "CKmod"),
         .systemLibrary(name: "CBlkid", pkgConfig: "blkid", providers: [.apt(["libblkid-dev"])]),
         .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
+        .systemLibrary(name: "CMnl", pkgConfig: "libmnl", providers: [.apt(["libmnl-dev"])]),
 
         // The only code that calls Linux directly.
         .target(name: "GuestSys", dependencies: ["CGuestShim"], swiftSettings: guestCode),
@@ -78,13 +79,17 @@ let package = Package(
                 swiftSettings: guestCode),
 
         // The agent inside the guest.
-        .target(name: "GuestAgent", dependencies: ["GuestSys", "GuestJSON", "GuestContainer", "TTRPC", "GuestProto"],
+        .target(name: "GuestAgent", dependencies: ["GuestSys", "GuestJSON", "GuestContainer", "GuestNetwork", "TTRPC", "GuestProto"],
                 swiftSettings: guestCode),
         .executableTarget(name: "guest-agent", dependencies: ["GuestAgent", "GuestContainer", "GuestSys"], swiftSettings: guestCode,
                           linkerSettings: guestLinking),
         // Both in one executable for guest images (one Swift runtime); the name it runs under chooses.
         .executableTarget(name: "guest-init-agent", dependencies: ["GuestInit", "GuestAgent"], swiftSettings: guestCode,
                           linkerSettings: guestLinking),
+        // Container networking over rtnetlink (libmnl): interfaces, addresses, routes and neighbours read and
+        // changed all-or-nothing, and a container's resolv.conf, hosts and hostname files. The agent serves it;
+        // the host reads a container's network namespace with it.
+        .target(name: "GuestNetwork", dependencies: ["GuestSys", "CMnl", "GuestProto"], swiftSettings: guestCode),
 
         // Host side: client library and CLI.
         .target(name: "GuestClient", dependencies: ["GuestSys", "TTRPC", "GuestProto",
@@ -99,6 +104,10 @@ let package = Package(
         // a deadline, killed with its whole group on every way out), and SHA-256 digests.
         .target(name: "HostProcess", dependencies: ["GuestSys", "CGuestShim"], swiftSettings: strict),
         .target(name: "ContentHash", dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+                swiftSettings: strict),
+        // Host side of container networking: a container's network namespace carried into its VM (taps, tc
+        // redirects, the guest's configuration), for the containerd shim.
+        .target(name: "HostNetwork", dependencies: ["GuestNetwork", "GuestClient", "GuestLaunch", "GuestProto", "GuestSys", "HostProcess"],
                 swiftSettings: strict),
 
         // Image baking: kernel config and build, rootfs images and their manifests.
@@ -134,7 +143,7 @@ let package = Package(
                 exclude: ["protos"], swiftSettings: strict),
         .target(name: "ContainerdShim", dependencies: [
             "ContainerdProto", "GuestClient", "GuestProto", "GuestSys", "GuestLaunch", "HostProcess", "ContentHash",
-            "GuestJSON", "GuestContainer", "TTRPC", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            "GuestJSON", "GuestContainer", "HostNetwork", "TTRPC", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ], swiftSettings: strict),
         .executableTarget(name: "containerd-shim-guestkit-v1", dependencies: ["ContainerdShim", "GuestSys"],
                           swiftSettings: strict),
@@ -191,6 +200,13 @@ let package = Package(
         .testTarget(name: "ShimTests", dependencies: [
             "ContainerdShim", "ContainerdProto", "GuestTestSupport", "GuestSys", "HostProcess", "ContentHash", "GuestJSON",
         ], swiftSettings: strict),
+        .testTarget(name: "GuestNetworkTests", dependencies: ["GuestNetwork", "HostNetwork", "GuestClient", "GuestProto", "GuestSys",
+                                                              "GuestTestSupport", "TTRPC",
+                                                              .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                    swiftSettings: strict),
+        .testTarget(name: "HostNetworkTests", dependencies: ["HostNetwork", "GuestNetwork", "GuestLaunch", "GuestProto", "GuestSys",
+                                                             "GuestTestSupport"],
+                    swiftSettings: strict),
         .testTarget(name: "EndToEndTests", dependencies: ["GuestLaunch", "GuestClient", "GuestProto", "GuestSys", "GuestTestSupport", "ComposeImage"],
                     swiftSettings: strict),
     ]

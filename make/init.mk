@@ -12,14 +12,14 @@ init-release: ## Release builds of guest-init and guest-init-agent (static Swift
 	$(SWIFT) build -c release --static-swift-stdlib --product guest-init-agent
 
 # guest-init-agent is what the default image runs as PID 1, so it is held to the same rule, but for the
-# agent's libseccomp (containers' seccomp filters).
-init-links: init-release ## Check that release guest-init needs only glibc, libkmod and libblkid, guest-init-agent also libseccomp (readelf -d)
+# agent's libseccomp (containers' seccomp filters) and libmnl (rtnetlink).
+init-links: init-release ## Check that release guest-init needs only glibc, libkmod and libblkid, guest-init-agent also libseccomp and libmnl (readelf -d)
 	@for exe in guest-init guest-init-agent; do \
 	  needed=$$(readelf -d "$(RELEASE_DIR)/$$exe" | awk '/\(NEEDED\)/{gsub(/[][]/, "", $$5); print $$5}' | sort | tr '\n' ' '); \
 	  echo "init-links: $$exe DT_NEEDED: $$needed"; \
 	  for lib in $$needed; do case "$$lib" in \
 	    libc.so.*|libm.so.*|ld-linux-*|libkmod.so.*|libblkid.so.*) ;; \
-	    libseccomp.so.*) [ "$$exe" = guest-init-agent ] || { echo "init-links: $$exe must not need $$lib"; exit 1; } ;; \
+	    libseccomp.so.*|libmnl.so.*) [ "$$exe" = guest-init-agent ] || { echo "init-links: $$exe must not need $$lib"; exit 1; } ;; \
 	    *) echo "init-links: $$exe must not need $$lib (see guestLinking in Package.swift)"; exit 1 ;; \
 	  esac; done; \
 	done

@@ -9,7 +9,7 @@ SHIM_CONFIG := /etc/guestkit/shim.toml
 INSTALL_PRODUCTS := containerd-shim-guestkit-v1 guestctl compose-guest guest-vsock-bridge
 
 # containerd and runc (the reference runtime in the same tests); script(1) gives ctr -t a terminal.
-DEBIAN_PACKAGES += containerd runc bsdutils tar
+DEBIAN_PACKAGES += containerd runc bsdutils tar containernetworking-plugins
 HOST_PRODUCTS += containerd-shim-guestkit-v1
 
 .PHONY: shim-proto check-shim-protos install
@@ -43,4 +43,4 @@ install: guest-image ## Install the shim, guestctl, compose-guest, the bridge, t
 	    '' '[shim]' 'log_level = "info"' 'bridge = "$(PREFIX)/bin/guest-vsock-bridge"' > $(SHIM_CONFIG); \
 	  echo "install: wrote $(SHIM_CONFIG)"; fi
 	@echo "install: done; run containers with: ctr run --rm --runtime io.containerd.guestkit.v1 IMAGE ID COMMAND"
-SERIAL_SUITES += ContainerdShimTests
+SERIAL_SUITES += ContainerdShimTests ShimNetworkTests

@@ -4,13 +4,17 @@ import GuestJSON
 /// path gets that path shared and its source replaced by the guest's view of it; hooks name host programs,
 /// which do not exist in the guest, so they are left out (and logged). A new UTS namespace without a
 /// hostname gets the host's, which is what runc's container shows (a copy of the host's UTS namespace),
-/// not the VM's. Everything else goes to the agent unchanged: the engine in the guest validates it and
+/// not the VM's. A network namespace given by path (CNI, CRI, `ctr run --with-ns`) is the host's: its
+/// interfaces are carried into the VM (HostNetwork) and the container runs in the guest's own network
+/// namespace, where they appear, so the entry is taken out. Everything else goes to the agent unchanged: the engine in the guest validates it and
 /// names the field of anything it cannot do.
 struct GuestSpec {
     /// The rewritten config.json.
     var json: [UInt8]
     /// What was changed, for the log.
     var notes: [String] = []
+    /// The host network namespace the spec named by path, whose interfaces the VM is to get.
+    var networkNamespacePath: String?
 
     static let maxBytes = 4 << 20
 
@@ -57,6 +61,24 @@ struct GuestSpec {
                 rewritten.append(.object(object))
             }
             spec.set("mounts", .array(rewritten))
+        }
+
+        if case .object(var linux)? = spec["linux"], case .array(let namespaces)? = linux["namespaces"] {
+            var kept: [JSONValue] = []
+            for namespace in namespaces {
+                if case .object(let object) = namespace, case .string("network")? = object["type"],
+                   case .string(let path)? = object["path"], !path.isEmpty {
+                    guard path.hasPrefix("/") else {
+                        throw .invalidArgument("config.json linux.namespaces: the network namespace path \"\(path)\" is not absolute")
+                    }
+                    networkNamespacePath = path
+                    notes.append("network namespace \(path): its interfaces go to the VM, the container uses the guest's network namespace")
+                    continue
+                }
+                kept.append(namespace)
+            }
+            linux.set("namespaces", .array(kept))
+            spec.set("linux", .object(linux))
         }
 
         if Self.hasNewUTSNamespace(spec), Self.isEmptyString(spec["hostname"]), !hostHostname.isEmpty {

@@ -2,6 +2,7 @@ import ContainerdProto
 import Foundation
 import SwiftProtobuf
 import GuestSys
+import HostNetwork
 
 /// The `delete` action, run by containerd when it lost its server (SIGKILLed, or gone after a containerd
 /// restart): ends the VM the server left (the pids and start times it recorded in the bundle, so a reused
@@ -22,6 +23,7 @@ public enum ShimDelete {
                 }
                 try? Processes.signal(pid, Signal.kill)
             }
+            if let network = state.network { TaskNetwork.cleanUp(network) }
             if let run = state.runDirectory {
                 let share = run + "/share"
                 if let entries = try? FileManager.default.contentsOfDirectory(atPath: share + "/mounts") {

@@ -1,5 +1,6 @@
 import Foundation
 import GuestSys
+import HostNetwork
 
 /// What a running server records in the bundle (`guestkit-shim.json`) so that `delete`, run after the
 /// server died, can find and end what it left: the VM's QEMU and bridge (with their start times, so a
@@ -14,6 +15,8 @@ struct ShimStateFile: Codable, Equatable {
     var qemuStartTime: UInt64?
     var bridgePID: Int32?
     var bridgeStartTime: UInt64?
+    /// The tc redirects made in the container's network namespace, for `delete` to take down.
+    var network: TaskNetworkRecord?
 
     static func read(bundle: String) -> ShimStateFile? {
         guard let data = FileManager.default.contents(atPath: bundle + "/" + name), data.count <= 64 << 10 else { return nil }

@@ -4,10 +4,12 @@ import SwiftProtobuf
 import GuestClient
 import GuestProto
 import GuestSys
+import HostNetwork
 import Synchronization
 
 /// One containerd task and its VM, in the order containerd drives it: create (rootfs mounted, share made,
-/// VM booted, container created in the guest, stdio attached), start, execs, kill, wait, delete (container
+/// network namespace carried, VM booted, guest network configured, container created in the guest, stdio
+/// attached), start, execs, kill, wait, delete (container
 /// deleted, VM powered off, mounts undone). Lifecycle calls run one at a time (`lifecycle`), which also
 /// keeps the events in the order containerd requires; waits and stdio run beside them.
 final class ShimTask: @unchecked Sendable {
@@ -31,6 +33,7 @@ final class ShimTask: @unchecked Sendable {
     private let lifecycle = NSLock()
     private(set) var sandbox: TaskSandbox?
     private var share: TaskShare?
+    private var network: TaskNetwork?
     private var rootfsMounted = false
     let runDirectory: String
 
@@ -71,8 +74,25 @@ final class ShimTask: @unchecked Sendable {
             }
             for note in spec.notes { log.info("spec: \(note)") }
             try ShimStateFile.update(bundle: bundle) { $0.runDirectory = runDirectory }
-            let sandbox = try TaskSandbox(config: config, runDirectory: runDirectory, share: share, log: log)
+            if let path = spec.networkNamespacePath {
+                let network: TaskNetwork
+                do throws(TaskNetworkError) { network = try TaskNetwork.prepare(namespacePath: path) } catch {
+                    throw .failedPrecondition("carrying the network namespace \(path) into the VM: \(error)")
+                }
+                self.network = network
+                for note in network.notes { log.info("network: \(note)") }
+                try ShimStateFile.update(bundle: bundle) { $0.network = network.record }
+            }
+            let sandbox = try TaskSandbox(config: config, runDirectory: runDirectory, share: share,
+                                          interfaces: network?.interfaces ?? [], log: log)
             self.sandbox = sandbox
+            if let network {
+                do throws(TaskNetworkError) {
+                    try network.configureGuest(sandbox.client, timeoutNanoseconds: sandbox.callTimeout)
+                } catch {
+                    throw .guest("configuring the guest's network: \(error)")
+                }
+            }
             try ShimStateFile.update(bundle: bundle) { state in
                 state.qemuPID = sandbox.qemuPID
                 state.qemuStartTime = ProcessStartTime.of(sandbox.qemuPID)
@@ -436,6 +456,7 @@ final class ShimTask: @unchecked Sendable {
     /// under way (the process ends right after).
     func abandon() {
         sandbox?.kill()
+        network?.tearDown()
         share?.remove()
         if rootfsMounted { RootfsMount.unmount(bundle + "/rootfs") }
     }
@@ -444,6 +465,8 @@ final class ShimTask: @unchecked Sendable {
     private func tearDown() {
         state.withLock { $0.deleted = true }
         sandbox?.stop(log: log)
+        network?.tearDown()
+        network = nil
         share?.remove()
         share = nil
         if rootfsMounted {

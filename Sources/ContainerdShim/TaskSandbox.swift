@@ -4,7 +4,8 @@ import GuestLaunch
 import GuestProto
 
 /// A task's micro-VM: the guest image booted (bridge + QEMU, as `compose-guest boot` does) with the
-/// task's share attached over virtio-9p, and a connection to its agent. Booting is bounded by the
+/// task's share attached over virtio-9p, the NICs of its carried network namespace, and a connection to its
+/// agent. Booting is bounded by the
 /// configuration's boot timeout: a guest whose agent never answers is killed and the error names it.
 final class TaskSandbox: Sendable {
     let guest: RunningGuest
@@ -12,7 +13,8 @@ final class TaskSandbox: Sendable {
     let config: ShimConfig
 
     /// Boots the VM and waits for its agent. `runDirectory` holds the bridge sockets and the console log.
-    init(config: ShimConfig, runDirectory: String, share: TaskShare, log: ShimLog) throws(ShimError) {
+    init(config: ShimConfig, runDirectory: String, share: TaskShare, interfaces: [GuestLaunch.NetworkInterface],
+         log: ShimLog) throws(ShimError) {
         self.config = config
         var boot = BootRequest(manifestPath: config.manifest, runDirectory: runDirectory)
         boot.machine = config.machine
@@ -29,6 +31,7 @@ final class TaskSandbox: Sendable {
         do {
             var request = try boot.launchRequest()
             request.vm.shares.append(GuestLaunch.SharedDirectory(hostPath: share.hostRoot, tag: TaskShare.tag))
+            request.vm.interfaces += interfaces
             running = try RunningGuest(request)
         } catch {
             throw .guest("cannot boot the task's VM from \(config.manifest): \(error)")

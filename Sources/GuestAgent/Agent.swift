@@ -21,7 +21,7 @@ import TTRPC
 public final class Agent: PollTarget {
     public static let version = "0.1.0"
     static let features = ["stdio-connections", "terminal", "user-by-name", "rlimits", "process-groups",
-                           "wait-deadline", "shutdown-via-init", "oci-containers"]
+                           "wait-deadline", "shutdown-via-init", "oci-containers", "network"]
 
     private let loop: EventLoop
     private let signals: SignalDescriptor

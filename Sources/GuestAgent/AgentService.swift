@@ -76,6 +76,7 @@ final class AgentService {
             return Guestkit_V1_ShutdownResponse()
         }
         registerContainerMethods(&methods)
+        NetworkMethods.register(in: &methods, service: s)
         return methods
     }
 

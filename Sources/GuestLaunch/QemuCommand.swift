@@ -10,10 +10,13 @@
 //   machine's memory is a shared memfd backend then. The kernel's vhost-vsock needs no shared memory.
 // - 9p shares are `-fsdev local,…,security_model=passthrough,multidevs=remap` plus `virtio-9p-pci` (or
 //   `virtio-9p-device` on microvm); NICs `-netdev tap,…,script=no,downscript=no` plus `virtio-net-pci`
-//   (`virtio-net-device`).
+//   (`virtio-net-device`). A NIC with a descriptor is `-netdev tap,id=…,fd=N`: QEMU inherits the tap as fd
+//   N (`inheritedDescriptors`), so the tap may live in a namespace QEMU is not in.
 // - Free page reporting is `virtio-balloon-pci,free-page-reporting=on` (`virtio-balloon-device` on microvm):
 //   QEMU discards each reported range from the guest-RAM backend (a hole punched in the memfd), so the
 //   host's resident memory follows what the guest holds; the balloon itself is never inflated.
+
+import GuestSys
 
 /// QEMU's machine type for a micro-VM.
 public enum QemuMachineType: String, Sendable, CaseIterable {
@@ -76,9 +79,22 @@ public enum QemuCommand {
                      "-device", "\(q35 ? "virtio-9p-pci" : "virtio-9p-device"),fsdev=fs\(index),mount_tag=\(share.tag)"]
         }
         for (index, nic) in vm.interfaces.enumerated() {
-            argv += ["-netdev", "tap,id=net\(index),ifname=\(nic.tap),script=no,downscript=no",
+            let backend = nic.descriptor == nil ? "ifname=\(nic.tap),script=no,downscript=no" : "fd=\(tapDescriptor(index))"
+            argv += ["-netdev", "tap,id=net\(index),\(backend)",
                      "-device", "\(q35 ? "virtio-net-pci" : "virtio-net-device"),netdev=net\(index),mac=\(nic.mac)"]
         }
         return argv
+    }
+
+    /// The descriptor number QEMU gets NIC `index`'s tap as (past its standard streams and any low ones).
+    public static func tapDescriptor(_ index: Int) -> Int32 { 10 + Int32(index) }
+
+    /// The descriptors QEMU must inherit for `vm`: its number → the caller's descriptor.
+    public static func inheritedDescriptors(for vm: VirtualMachine) -> [Int32: FileDescriptor] {
+        var descriptors: [Int32: FileDescriptor] = [:]
+        for (index, nic) in vm.interfaces.enumerated() {
+            if let descriptor = nic.descriptor { descriptors[tapDescriptor(index)] = descriptor }
+        }
+        return descriptors
     }
 }

@@ -152,6 +152,7 @@ public final class RunningGuest: @unchecked Sendable {
             var command = ChildCommand(argv[0], Array(argv.dropFirst()))
             command.output = .file(qemuLogPath)
             command.error = .standardOutput
+            command.extraDescriptors = QemuCommand.inheritedDescriptors(for: vm)
             command.lifetime = request.maximumLifetime
             let qemu: ChildProcess
             do { qemu = try ChildProcess(command) } catch {

@@ -1,3 +1,5 @@
+import GuestSys
+
 /// One micro-VM as its caller describes it, before any VMM's syntax: what it boots, its devices, its size.
 public struct VirtualMachine: Sendable, Equatable {
     /// The kernel image (bzImage/vmlinuz for QEMU q35 and kvmtool, the ELF vmlinux for Firecracker,
@@ -95,16 +97,21 @@ public struct SharedDirectory: Sendable, Equatable {
     }
 }
 
-/// A virtio-net interface backed by an existing host tap device.
+/// A virtio-net interface backed by a host tap device.
 public struct NetworkInterface: Sendable, Equatable {
     /// The tap device's name on the host (created and configured by the caller).
     public var tap: String
     /// The guest's MAC address, "aa:bb:cc:dd:ee:ff".
     public var mac: String
+    /// A descriptor already attached to the tap (TUNSETIFF), which QEMU inherits and uses instead of
+    /// opening the tap by name: the way to hand it a tap that lives in another network namespace. The caller
+    /// keeps it open as long as the VM may start; nil: QEMU opens `tap` in its own namespace.
+    public var descriptor: FileDescriptor?
 
-    public init(tap: String, mac: String) {
+    public init(tap: String, mac: String, descriptor: FileDescriptor? = nil) {
         self.tap = tap
         self.mac = mac
+        self.descriptor = descriptor
     }
 }
 

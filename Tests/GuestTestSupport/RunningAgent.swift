@@ -25,15 +25,18 @@ public final class RunningAgent: @unchecked Sendable {
     ///   - bootJSON: written to the boot file the agent reads; nil leaves the file absent.
     ///   - binary: the agent to run; the built product beside the tests by default.
     ///   - extraArguments: more guest-agent options (`--max-connections`, …).
+    ///   - launcher: a command the agent runs under (`nsenter --net=PATH --`: in a scratch network namespace).
     public init(withInitChannel: Bool = true, bootJSON: String? = nil,
-                binary: String = BuiltProducts.path("guest-agent"), extraArguments: [String] = []) throws {
+                binary: String = BuiltProducts.path("guest-agent"), extraArguments: [String] = [],
+                launcher: [String] = []) throws {
         scratch = try ScratchDirectory("agent")
         socketPath = scratch.file("agent.sock")
         logPath = scratch.file("agent.log")
         let bootFile = scratch.file("boot.json")
         if let bootJSON { try bootJSON.write(toFile: bootFile, atomically: true, encoding: .utf8) }
 
-        var command = ChildCommand(binary, ["--listen", "unix:" + socketPath, "--boot-file", bootFile] + extraArguments,
+        let argv = launcher + [binary, "--listen", "unix:" + socketPath, "--boot-file", bootFile] + extraArguments
+        var command = ChildCommand(argv[0], Array(argv.dropFirst()),
                                    environment: ["PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"])
         command.output = .file(logPath, append: false)
         command.error = .standardOutput

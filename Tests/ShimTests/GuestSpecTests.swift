@@ -36,6 +36,27 @@ struct GuestSpecTests {
         #expect(value["hostname"] == nil, "no UTS namespace of its own: the hostname is not the shim's to set")
     }
 
+    @Test func aNetworkNamespaceByPathGoesToTheVMAndLeavesTheSpec() throws {
+        let config = #"{"linux":{"namespaces":[{"type":"pid"},{"type":"network","path":"/var/run/netns/t1"},{"type":"mount"}]}}"#
+        let spec = try GuestSpec(configJSON: Array(config.utf8), guestRootfs: "/r", hostHostname: "host-a") { _, _ in "/g" }
+        #expect(spec.networkNamespacePath == "/var/run/netns/t1")
+        let value = try JSONValue.parse(spec.json)
+        guard case .array(let namespaces)? = value["linux"]?["namespaces"] else {
+            Issue.record("namespaces missing")
+            return
+        }
+        #expect(namespaces.map { $0["type"] } == [.string("pid"), .string("mount")])
+
+        let fresh = #"{"linux":{"namespaces":[{"type":"network"}]}}"#
+        let kept = try GuestSpec(configJSON: Array(fresh.utf8), guestRootfs: "/r", hostHostname: "h") { _, _ in "/g" }
+        #expect(kept.networkNamespacePath == nil, "a new network namespace is made in the guest, as runc makes one")
+        #expect(try JSONValue.parse(kept.json)["linux"]?["namespaces"] == .array([.object(JSONObject([("type", .string("network"))]))]))
+        #expect {
+            try GuestSpec(configJSON: Array(#"{"linux":{"namespaces":[{"type":"network","path":"netns/t1"}]}}"#.utf8),
+                          guestRootfs: "/r", hostHostname: "h") { _, _ in "/g" }
+        } throws: { "\($0)".contains("not absolute") }
+    }
+
     @Test(arguments: [
         (#"{"linux":{"namespaces":[{"type":"uts"}]}}"#, "host-a"),
         (#"{"hostname":"","linux":{"namespaces":[{"type":"uts","path":""}]}}"#, "host-a"),

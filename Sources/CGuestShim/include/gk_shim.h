@@ -44,6 +44,11 @@ int gk_set_winsize(int fd, unsigned short rows, unsigned short cols);
 int gk_set_controlling_tty(int fd);
 /// Sets IFF_UP on a network interface (SIOCGIFFLAGS/SIOCSIFFLAGS on a datagram socket).
 int gk_interface_up(const char *name);
+/// Attaches an open /dev/net/tun descriptor to the tap device `name` (created when missing) as
+/// IFF_TAP | IFF_NO_PI, plus IFF_VNET_HDR when vnet_header is set: TUNSETIFF is an ioctl on a struct ifreq.
+int gk_tap_attach(int fd, const char *name, int vnet_header);
+/// setns(fd, CLONE_NEWNET) for the calling thread: setns is declared only under _GNU_SOURCE.
+int gk_setns_network(int fd);
 
 // epoll_event is a packed struct on x86_64; this unpacks it into a plain one Swift handles safely.
 struct gk_poll_event { int fd; uint32_t events; };
