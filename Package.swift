@@ -150,7 +150,7 @@ let package = Package(
 
         // `make bench`: prints figures, asserts nothing.
         .executableTarget(name: "guestkit-bench", dependencies: [
-            "GuestClient", "GuestSys", "ComposeKernel", "ComposeImage", "GuestLaunch", "GuestProto", "HostProcess",
+            "GuestClient", "GuestSys", "ComposeKernel", "ComposeImage", "GuestLaunch", "GuestProto", "HostProcess", "HostNetwork",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
 
