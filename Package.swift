@@ -192,7 +192,7 @@ let package = Package(
         .testTarget(name: "ContentHashTests", dependencies: ["ContentHash", "GuestTestSupport"], swiftSettings: strict),
         .testTarget(name: "GuestLaunchTests", dependencies: ["GuestLaunch", "ComposeImage", "GuestSys", "GuestTestSupport", "HostProcess"],
                     swiftSettings: strict),
-        .testTarget(name: "ComposeImageTests", dependencies: ["ComposeImage", "GuestTestSupport"],
+        .testTarget(name: "ComposeImageTests", dependencies: ["ComposeImage", "GuestTestSupport", "HostProcess"],
                     swiftSettings: strict),
         .testTarget(name: "VsockBridgeTests", dependencies: ["VsockBridge", "GuestSys", "GuestTestSupport"],
                     exclude: ["Fixtures"], swiftSettings: strict),

@@ -3,6 +3,7 @@
 import ComposeImage
 import Foundation
 import GuestTestSupport
+import HostProcess
 import Testing
 
 @Suite
@@ -92,9 +93,21 @@ struct BadInputTests {
 
     static var canDropToNobody: Bool { geteuid() == 0 && Command.exists("setpriv") }
 
+    /// Runs compose-guest as nobody. The tools it drives are copied into a directory nobody may search, first
+    /// on its PATH: the same programs, whatever the mode of the system's bin directories (a machine image
+    /// was seen with /usr/bin 0700, where nobody can run nothing from it).
     static func asNobody(_ arguments: [String]) throws -> CommandResult {
-        try Command.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "env", "SOURCE_DATE_EPOCH=\(ImageTest.epoch)",
-                         "TMPDIR=/tmp", ImageTest.composeGuest] + arguments)
+        let tools = try ScratchDirectory("gk-nobody-tools")
+        chmod(tools.path, 0o755)
+        for tool in ["mke2fs", "debugfs", "mkfs.erofs", "depmod", "gzip", "zstd", "strip", "env"] {
+            let found = try #require(ChildCommand(tool).executablePath(), "\(tool) is not installed (make deps)")
+            let copy = tools.file(tool)
+            try FileManager.default.copyItem(atPath: URL(fileURLWithPath: found).resolvingSymlinksInPath().path, toPath: copy)
+            chmod(copy, 0o755)
+        }
+        let path = tools.path + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
+        return try Command.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", tools.file("env"), "PATH=\(path)",
+                                "SOURCE_DATE_EPOCH=\(ImageTest.epoch)", "TMPDIR=/tmp", ImageTest.composeGuest] + arguments)
     }
 
     @Test
