@@ -44,3 +44,11 @@ install: guest-image ## Install the shim, guestctl, compose-guest, the bridge, t
 	  echo "install: wrote $(SHIM_CONFIG)"; fi
 	@echo "install: done; run containers with: ctr run --rm --runtime io.containerd.guestkit.v1 IMAGE ID COMMAND"
 SERIAL_SUITES += ContainerdShimTests ShimNetworkTests
+BENCHES += bench-shim
+
+.PHONY: bench-shim
+bench-shim: deps guest-image ## ctr run --rm IMAGE ID true through our shim (TCG) beside runc, our time split by phase
+	$(SWIFT) build -c release --static-swift-stdlib --product guestkit-bench
+	$(SWIFT) build -c release --product containerd-shim-guestkit-v1
+	$(RELEASE_DIR)/guestkit-bench shim --manifest $(GUEST_DIR)/rootfs.img.manifest.json \
+	  --shim $(RELEASE_DIR)/containerd-shim-guestkit-v1 --bridge $(RELEASE_DIR)/guest-vsock-bridge

@@ -119,6 +119,7 @@ final class ShimTask: @unchecked Sendable {
             } catch {
                 throw .agent("creating the container in the guest", error)
             }
+            log.info("container created in the guest")
             initProcess.setPID(UInt32(clamping: response.pid))
             try initProcess.io.start(paths: initProcess.stdio, client: sandbox.client, processID: id, containerID: id)
             watchExit(initProcess, sandbox: sandbox)
@@ -188,6 +189,7 @@ final class ShimTask: @unchecked Sendable {
             var event = Containerd_Events_TaskStart()
             event.containerID = id
             event.pid = taskPID
+            log.info("container started in the guest")
             events.publish("/tasks/start", event)
         } else {
             var request = Guestkit_V1_ExecProcessRequest()
@@ -464,7 +466,10 @@ final class ShimTask: @unchecked Sendable {
     /// Stops the VM and undoes the share and the rootfs mount (the caller holds `lifecycle`).
     private func tearDown() {
         state.withLock { $0.deleted = true }
-        sandbox?.stop(log: log)
+        if let sandbox {
+            sandbox.stop(log: log)
+            log.info("VM powered off")
+        }
         network?.tearDown()
         network = nil
         share?.remove()

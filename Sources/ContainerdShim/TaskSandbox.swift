@@ -39,6 +39,7 @@ final class TaskSandbox: Sendable {
         log.info("VM started: QEMU pid \(running.qemuPID) (\(running.accelerator)), console \(running.consolePath)")
         do {
             (client, _) = try running.connectAgent(timeout: config.bootTimeout)
+            log.info("agent ready")
         } catch {
             running.stop()
             throw .guest("the task's VM did not become ready: \(error)")

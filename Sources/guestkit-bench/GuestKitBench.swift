@@ -8,5 +8,5 @@ struct GuestKitBench: ParsableCommand {
         commandName: "guestkit-bench",
         abstract: "Print GuestKit's benchmark figures.",
         subcommands: [InitBench.self, AgentBench.self, ContainerBench.self, KernelBench.self, ImageBench.self, BridgeBench.self,
-                      BootBench.self, DensityBench.self, NetworkBench.self])
+                      BootBench.self, DensityBench.self, NetworkBench.self, ShimBench.self])
 }

@@ -2,6 +2,7 @@ import ContentHash
 import Foundation
 import GuestSys
 import GuestTestSupport
+import OCILayout
 import Testing
 
 /// The shim driven by Debian's containerd and ctr, started by the test, against real guests: every
