@@ -33,7 +33,7 @@ install: guest-image ## Install the shim, guestctl, compose-guest, the bridge, t
 	install -d $(PREFIX)/bin $(GUESTKIT_SHARE) $(dir $(SHIM_CONFIG))
 	for p in $(INSTALL_PRODUCTS); do install -m 755 "$(RELEASE_DIR)/$$p" $(PREFIX)/bin/$$p; done
 	install -m 644 $(OUT)/kernel/bzImage $(OUT)/kernel/vmlinux $(GUESTKIT_SHARE)/
-	$(COMPOSE) image --init $(RELEASE_DIR)/guest-init --agent $(RELEASE_DIR)/guest-agent --add $(GUEST_TOOLS)/bin:/bin \
+	$(COMPOSE) image --init $(RELEASE_DIR)/guest-init-agent --agent $(RELEASE_DIR)/guest-init-agent --add $(GUEST_TOOLS)/bin:/bin \
 	  --strip --format ext4 --dax --kernel $(GUESTKIT_SHARE)/bzImage --kernel $(GUESTKIT_SHARE)/vmlinux \
 	  -o $(GUESTKIT_SHARE)/rootfs.img
 	@if [ -e $(SHIM_CONFIG) ]; then echo "install: keeping the existing $(SHIM_CONFIG)"; else \
