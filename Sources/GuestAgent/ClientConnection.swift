@@ -187,6 +187,17 @@ final class ClientConnection: PollTarget {
         return rest
     }
 
+    /// A refused connection's grace is over. A request already waiting is still answered (closing over
+    /// unread bytes would reset the peer before it reads the refusal); then the connection goes once its
+    /// answers are out.
+    func endRefusal() {
+        readRequests()
+        guard !closed else { return }
+        inputEnded = true
+        closeIfIdle()
+        updateInterest()
+    }
+
     private func closeIfIdle() {
         if inputEnded && streams.count == 0 && !hasPendingOutput { close(reason: nil) }
     }

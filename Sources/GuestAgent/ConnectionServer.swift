@@ -94,7 +94,7 @@ final class ConnectionServer: PollTarget, CallAnswering {
         refused += 1
         log("connection \(connection.id) refused: \(maximumConnections) connections open (--max-connections)")
         loop.addTimer(after: Self.refusalGraceNanoseconds) { [weak connection] in
-            connection?.close(reason: nil)
+            connection?.endRefusal()
         }
     }
 
