@@ -91,6 +91,14 @@ public final class RootTree {
         try? FileManager.default.removeItem(atPath: staging)
     }
 
+    /// Makes a staged directory writable so non-root can delete what is in it. Only a real directory: a
+    /// staged symlink's target is whatever the input said, and chmod would follow it to the host's own
+    /// directory (a layer with `bin -> /usr/bin` replaced by a file made /usr/bin 0700).
+    static func makeRemovable(_ stagedPath: String) {
+        var info = stat()
+        if lstat(stagedPath, &info) == 0, info.st_mode & S_IFMT == S_IFDIR { chmod(stagedPath, 0o700) }
+    }
+
     /// The staging path of a canonical guest path.
     public func stagingPath(_ guestPath: String) -> String { guestPath == "/" ? staging : staging.joinedPath(guestPath) }
 
@@ -231,7 +239,7 @@ public final class RootTree {
             guard let entry = entries.removeValue(forKey: key) else { continue }
             if entry.kind.isStaged {
                 let target = stagingPath(key)
-                chmod(target, 0o700)
+                Self.makeRemovable(target)
                 try? FileManager.default.removeItem(atPath: target)
             }
         }
@@ -368,7 +376,7 @@ public final class RootTree {
         entries[canonical] = nil
         if existing.kind.isStaged {
             let target = stagingPath(canonical)
-            chmod(target, 0o700)
+            Self.makeRemovable(target)
             do { try FileManager.default.removeItem(atPath: target) } catch {
                 throw ComposeError.io(operation: "replace", path: canonical, reason: error.localizedDescription)
             }
