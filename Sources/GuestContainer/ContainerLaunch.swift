@@ -42,6 +42,7 @@ public final class ContainerLaunch {
     /// A mount namespace to join, handed to the init with its instructions: the init joins it itself,
     /// after the re-exec, because the GuestKit binary's loader and libraries are not in a container's root.
     var mountNamespace: FileDescriptor?
+    private var channelClosed = false
 
     /// Everything a launch needs.
     public struct Request {
@@ -300,9 +301,11 @@ public final class ContainerLaunch {
         if phase != .started { phase = .failed }
     }
 
-    /// Closes the parent's end of the sync socket (after start, or after a failure).
+    /// Closes the parent's end of the sync socket (after start, or after a failure). Idempotent: a second
+    /// close(2) of the number would close whatever descriptor took it in the meantime.
     public func close() {
-        channel.fd.closeQuietly()
+        if !channelClosed { channel.fd.closeQuietly() }
+        channelClosed = true
         mountNamespace?.closeQuietly()
         mountNamespace = nil
     }
