@@ -243,7 +243,7 @@ public final class ContainerLaunch {
         }
         // Not the agent's -1000: a container must stay killable by the OOM killer.
         let score = process.oomScoreAdj ?? spec.process?.oomScoreAdj ?? 0
-        do throws(SysError) { try FileSystem.writeFile("/proc/\(pid)/oom_score_adj", String(score)) } catch {
+        do throws(SysError) { try Processes.setOOMScoreAdjustment(of: pid, Int32(clamping: score)) } catch {
             throw ContainerError.step("write /proc/\(pid)/oom_score_adj", error)
         }
         try cgroup.add(pid)

@@ -106,15 +106,12 @@ struct NetworkBench: ParsableCommand {
     }
 
     func report(_ name: String, _ figures: Figures) {
-        let sorted = figures.connectMilliseconds.sorted()
-        let p99 = sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * 0.99))]
+        let connects = LatencySummary(figures.connectMilliseconds)
         print(String(format: "  %@: throughput %.1f MiB/s; connect p50 %.3f ms, p99 %.3f ms", name,
-                     median(figures.mebibytesPerSecond), median(figures.connectMilliseconds), p99))
+                     median(figures.mebibytesPerSecond), connects.percentile(0.5), connects.percentile(0.99)))
     }
 
-    func median(_ samples: [Double]) -> Double {
-        samples.isEmpty ? 0 : samples.sorted()[samples.count / 2]
-    }
+    func median(_ samples: [Double]) -> Double { LatencySummary(samples).percentile(0.5) }
 }
 
 /// A scratch network namespace of the bench (`ip netns add`), lo up; deleted at the end.

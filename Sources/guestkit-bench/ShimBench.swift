@@ -62,7 +62,7 @@ struct ShimBench: ParsableCommand {
         print(String(format: "  ours / runc: %.1f×", median(ours) / median(runc)))
     }
 
-    func median(_ samples: [Double]) -> Double { samples.isEmpty ? 0 : samples.sorted()[samples.count / 2] }
+    func median(_ samples: [Double]) -> Double { LatencySummary(samples).percentile(0.5) }
 }
 
 /// One `ctr run --rm` of ours split at the shim's log lines for the task.

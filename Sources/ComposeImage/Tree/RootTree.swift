@@ -81,11 +81,7 @@ public final class RootTree {
     /// Removes a staging directory, making read-only directories writable first.
     static func removeStaging(_ staging: String) {
         if let walker = FileManager.default.enumerator(atPath: staging) {
-            for case let relative as String in walker {
-                let full = staging.joinedPath(relative)
-                var info = stat()
-                if lstat(full, &info) == 0, info.st_mode & S_IFMT == S_IFDIR { chmod(full, 0o700) }
-            }
+            for case let relative as String in walker { makeRemovable(staging.joinedPath(relative)) }
         }
         chmod(staging, 0o700)
         try? FileManager.default.removeItem(atPath: staging)
