@@ -102,8 +102,12 @@ public final class VsockMuxer {
     private func guestLog(_ level: BridgeLog.Level, _ message: @autoclosure () -> String) {
         guard level <= log.level else { return }
         let (allowed, suppressed) = guestLogBudget.spend(now: clock())
-        if suppressed > 0 { log.warning("\(suppressed) more log lines about guest packets were suppressed in the last second") }
+        reportSuppressed(suppressed)
         if allowed { log.log(level, message()) }
+    }
+
+    private func reportSuppressed(_ count: Int) {
+        if count > 0 { log.warning("\(count) more log lines about guest packets were suppressed in the last second") }
     }
 
     // MARK: Host side
@@ -398,9 +402,9 @@ public final class VsockMuxer {
 
     // MARK: Time and teardown
 
-    /// The earliest deadline of any connection or handshake (monotonic nanoseconds).
+    /// The earliest deadline of any connection, handshake or suppressed-log report (monotonic nanoseconds).
     public var nextDeadline: UInt64? {
-        var earliest = handshakes.values.map(\.deadline).min()
+        var earliest = [handshakes.values.map(\.deadline).min(), guestLogBudget.reportDeadline].compactMap { $0 }.min()
         for connection in byDescriptor.values {
             if let deadline = connection.deadline { earliest = min(earliest ?? deadline, deadline) }
         }
@@ -410,6 +414,7 @@ public final class VsockMuxer {
     /// Applies deadlines that have passed.
     public func expireDeadlines() {
         let now = clock()
+        reportSuppressed(guestLogBudget.takeReport(now: now))
         for (raw, handshake) in handshakes where handshake.deadline <= now {
             guestLog(.info, "host client dropped: no CONNECT line within \(settings.handshakeTimeoutNanoseconds / 1_000_000_000) s")
             dropHandshake(FileDescriptor(rawValue: raw))

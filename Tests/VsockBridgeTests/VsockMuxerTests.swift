@@ -18,13 +18,15 @@ import Testing
         /// Every log line the muxer wrote.
         let logLines = Locked<[String]>([])
 
-        init(settings: VsockMuxer.Settings = VsockMuxer.Settings()) throws {
+        init(settings: VsockMuxer.Settings = VsockMuxer.Settings(),
+             clock: @escaping () -> UInt64 = { Clock.monotonicNanoseconds }) throws {
             scratch = try ScratchDirectory("muxer")
             loop = try EventLoop()
             udsPath = scratch.file("v.sock")
             let lines = logLines
             muxer = VsockMuxer(guestCID: VsockMuxerTests.cid, udsPath: udsPath, settings: settings, loop: loop,
-                               log: BridgeLog(level: .info, sink: { line in lines.update { $0.append(line) } }))
+                               log: BridgeLog(level: .info, sink: { line in lines.update { $0.append(line) } }),
+                               clock: clock)
             listener = try Sockets.listen(.unix(udsPath))
             try loop.add(listener, .readable) { [muxer, listener] _ in muxer.acceptHostClients(from: listener) }
             muxer.deviceRunning = true
@@ -107,6 +109,28 @@ import Testing
         #expect(packets.first?.header.op == .rst)
         #expect(packets.first?.header.srcPort == 6001)
         #expect(h.muxer.connectionsRefused == 1)
+    }
+
+    /// A burst of refused requests that ends inside one second still gets its count of suppressed lines,
+    /// from the deadline the bridge's loop waits for, without another guest packet.
+    @Test func suppressedLogLinesAreReportedWhenTheSecondEndsEvenIfTheGuestFallsQuiet() throws {
+        let now = Locked<UInt64>(1_000)
+        var settings = VsockMuxer.Settings()
+        settings.guestLogLinesPerSecond = 3
+        let h = try Harness(settings: settings, clock: { now.get() })
+        for port in UInt32(0)..<10 { h.guest(.request, from: 41_000 + port, to: 7_000 + port) }
+        #expect(h.drainRx().map(\.header.op) == Array(repeating: .rst, count: 10))
+        #expect(h.logLines.get().filter { $0.contains("refused") }.count == 3)
+        let deadline = try #require(h.muxer.nextDeadline)
+        #expect(deadline == 1_000 + 1_000_000_000)
+
+        now.set(deadline - 1)
+        h.muxer.expireDeadlines()
+        #expect(!h.logLines.get().contains { $0.contains("suppressed") })
+        now.set(deadline)
+        h.muxer.expireDeadlines()
+        #expect(h.logLines.get().filter { $0.contains("7 more log lines about guest packets were suppressed") }.count == 1)
+        #expect(h.muxer.nextDeadline == nil)
     }
 
     @Test func packetsForNoConnectionAreResetButResetsAreNot() throws {
