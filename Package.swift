@@ -151,8 +151,10 @@ let package = Package(
         // `make bench`: prints figures, asserts nothing.
         // OCI image layouts made locally (busybox-static), for the shim's tests and benches.
         .target(name: "OCILayout", dependencies: ["ContentHash", "HostProcess"], swiftSettings: strict),
+        // Debian's containerd run privately (own socket, root, state, config), for the shim's tests and benches.
+        .target(name: "LocalContainerd", dependencies: ["HostProcess"], swiftSettings: strict),
         .executableTarget(name: "guestkit-bench", dependencies: [
-            "OCILayout",
+            "OCILayout", "LocalContainerd",
             "GuestClient", "GuestSys", "ComposeKernel", "ComposeImage", "GuestLaunch", "GuestProto", "HostProcess", "HostNetwork",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
@@ -201,7 +203,7 @@ let package = Package(
                     exclude: ["Fixtures"], swiftSettings: strict),
         .testTarget(name: "FuzzCorpusTests", dependencies: ["FuzzHarnesses", "GuestTestSupport"], swiftSettings: strict),
         .testTarget(name: "ShimTests", dependencies: [
-            "OCILayout",
+            "OCILayout", "LocalContainerd",
             "ContainerdShim", "ContainerdProto", "GuestTestSupport", "GuestSys", "HostProcess", "ContentHash", "GuestJSON",
         ], swiftSettings: strict),
         .testTarget(name: "GuestNetworkTests", dependencies: ["GuestNetwork", "HostNetwork", "GuestClient", "GuestProto", "GuestSys",

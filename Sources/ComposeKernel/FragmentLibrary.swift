@@ -1,5 +1,5 @@
 // The `kernel-config/` directory: fragments shared by every architecture in `common/`, per-architecture
-// fragments in `<arch>/`, and profiles in `profiles/<vmm>.profile`. A profile lists fragment names, one
+// fragments in `<arch>/`, profiles in `profiles/<vmm>.profile`, and patches to the source in `patches/`. A profile lists fragment names, one
 // per line, or `include <profile>`; a fragment name N contributes `common/N.conf` then `<arch>/N.conf`,
 // whichever exist, so an architecture adds to a shared concern without repeating it.
 import Foundation
@@ -42,6 +42,11 @@ public struct FragmentLibrary: Sendable {
         }
         throw ComposeKernelError(
             "no kernel-config/ directory found above \(FileManager.default.currentDirectoryPath) or the executable; pass --fragments DIR")
+    }
+
+    /// The patches in `patches/`, applied to Debian's kernel tree when it is unpacked.
+    public func patches() throws(ComposeKernelError) -> KernelPatches {
+        try KernelPatches(directory: root.appendingPathComponent("patches"))
     }
 
     /// The profile names (`all`, `firecracker`, …), sorted.

@@ -56,8 +56,8 @@ public struct KernelSource: Sendable {
     }
 
     /// Debian's `linux-source-*` tarball in /usr/src (the newest when several are installed),
-    /// unpacked under `<cache>/source/` on first use.
-    public static func debian(cache: URL, tarball explicit: String? = nil,
+    /// unpacked under `<cache>/source/` on first use, with `patches` applied (each set its own tree).
+    public static func debian(cache: URL, tarball explicit: String? = nil, patches: KernelPatches = .none,
                               progress: (String) -> Void = { _ in }) throws(ComposeKernelError) -> KernelSource {
         let tarball: String
         if let explicit { tarball = explicit } else { tarball = try newestDebianTarball() }
@@ -66,8 +66,9 @@ public struct KernelSource: Sendable {
         let version = packageVersion(packageName) ?? fileStamp(tarball)
         let safeVersion = String(version.map { $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" ? $0 : "_" })
         let sources = cache.appendingPathComponent("source")
-        let destination = sources.appendingPathComponent("\(packageName)_\(safeVersion)")
-        let identity = "debian \(packageName) \(version)"
+        let patchSuffix = patches.identity.map { "+patches-\($0)" } ?? ""
+        let destination = sources.appendingPathComponent("\(packageName)_\(safeVersion)\(patchSuffix)")
+        let identity = "debian \(packageName) \(version)" + (patches.identity.map { " patches \($0)" } ?? "")
         if FileManager.default.fileExists(atPath: destination.appendingPathComponent("Makefile").path) {
             return try KernelSource(directory: destination, identity: identity)
         }
@@ -91,6 +92,10 @@ public struct KernelSource: Sendable {
         let top = (try? FileManager.default.contentsOfDirectory(atPath: scratch.path))?.filter { !$0.hasPrefix(".") } ?? []
         guard top.count == 1 else {
             throw ComposeKernelError("\(tarball) unpacked into \(top.count) top-level entries, expected one directory")
+        }
+        if !patches.patches.isEmpty {
+            progress("applying \(patches.patches.map(\.name).joined(separator: ", ")) from kernel-config/patches")
+            try patches.apply(to: scratch.appendingPathComponent(top[0]), scratch: scratch)
         }
         do {
             try FileManager.default.moveItem(at: scratch.appendingPathComponent(top[0]), to: destination)

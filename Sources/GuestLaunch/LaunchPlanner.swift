@@ -85,8 +85,8 @@ public struct LaunchPlanner: Sendable {
         !isInitramfs && image.dax && !rootOnBlockDevice && [.qemuQ35, .cloudHypervisor, .firecracker].contains(target)
     }
 
-    /// The buddy order of the free blocks a guest reports: 2^8 pages, 1 MiB (docs/density.md compares 7, 8, 9).
-    public static let pageReportingOrder = 8
+    /// The buddy order of the free blocks a guest reports: 2^6 pages, 256 KiB (docs/density.md compares 5 to 10).
+    public static let pageReportingOrder = 6
 
     /// The kernel command line for one launch target.
     public func cmdline(for target: LaunchTarget) -> String {

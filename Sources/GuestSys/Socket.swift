@@ -5,10 +5,17 @@ import Musl
 #endif
 import CGuestShim
 
-/// Where a stream socket lives: a Unix path or a vsock CID and port.
+/// Where a stream socket lives: a Unix path, a vsock CID and port, or an IP address and TCP port.
 public enum SocketAddress: Sendable, Equatable, CustomStringConvertible {
     case unix(String)
     case vsock(cid: UInt32, port: UInt32)
+    /// An IPv4 (4 bytes) or IPv6 (16 bytes) address in network order and a TCP port.
+    case inet(address: [UInt8], port: UInt16)
+
+    /// `.inet` for an address written as text (`192.0.2.1`, `2001:db8::1`); nil when it is not one.
+    public static func inet(_ text: String, port: UInt16) -> SocketAddress? {
+        InternetAddressText.parse(text).map { .inet(address: $0, port: port) }
+    }
 
     /// VMADDR_CID_ANY: bind on every CID the guest has.
     public static let anyCID: UInt32 = 0xFFFF_FFFF
@@ -19,6 +26,9 @@ public enum SocketAddress: Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .unix(let path): return "unix:\(path)"
         case .vsock(let cid, let port): return "vsock:\(cid == Self.anyCID ? "any" : String(cid)):\(port)"
+        case .inet(let address, let port):
+            let text = InternetAddressText.format(address) ?? "<\(address.count)-byte address>"
+            return address.count == 16 ? "tcp:[\(text)]:\(port)" : "tcp:\(text):\(port)"
         }
     }
 
@@ -26,6 +36,34 @@ public enum SocketAddress: Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .unix: return AF_UNIX
         case .vsock: return AF_VSOCK
+        case .inet(let address, _): return address.count == 16 ? AF_INET6 : AF_INET
+        }
+    }
+
+    /// Calls `body` with the sockaddr_in or sockaddr_in6 of an `.inet` address; -1 and EINVAL for an address
+    /// of another length.
+    static func withInternetSockaddr(_ address: [UInt8], _ port: UInt16,
+                                     _ body: (UnsafePointer<sockaddr>, socklen_t) -> Int32) -> Int32 {
+        switch address.count {
+        case 4:
+            var socketAddress = sockaddr_in()
+            socketAddress.sin_family = sa_family_t(AF_INET)
+            socketAddress.sin_port = port.bigEndian
+            withUnsafeMutableBytes(of: &socketAddress.sin_addr) { $0.copyBytes(from: address) }
+            return withUnsafePointer(to: &socketAddress) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+        case 16:
+            var socketAddress = sockaddr_in6()
+            socketAddress.sin6_family = sa_family_t(AF_INET6)
+            socketAddress.sin6_port = port.bigEndian
+            withUnsafeMutableBytes(of: &socketAddress.sin6_addr) { $0.copyBytes(from: address) }
+            return withUnsafePointer(to: &socketAddress) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
+            }
+        default:
+            errno = EINVAL
+            return -1
         }
     }
 }
@@ -41,7 +79,14 @@ public enum Sockets {
     public static func stream(_ family: Int32, nonBlocking: Bool = false) throws(SysError) -> FileDescriptor {
         let type = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
             | (nonBlocking ? Int32(SOCK_NONBLOCK.rawValue) : 0)
-        return FileDescriptor(rawValue: try sys("socket", [family == AF_UNIX ? "AF_UNIX" : "AF_VSOCK", "SOCK_STREAM"]) {
+        let name = switch family {
+        case AF_UNIX: "AF_UNIX"
+        case AF_VSOCK: "AF_VSOCK"
+        case AF_INET: "AF_INET"
+        case AF_INET6: "AF_INET6"
+        default: "family \(family)"
+        }
+        return FileDescriptor(rawValue: try sys("socket", [name, "SOCK_STREAM"]) {
             socket(family, type, 0)
         })
     }
@@ -64,6 +109,10 @@ public enum Sockets {
                 try sys("bind", [fd.description, address.description]) { gk_bind_unix(fd.rawValue, path) }
             case .vsock(let cid, let port):
                 try sys("bind", [fd.description, address.description]) { gk_bind_vsock(fd.rawValue, cid, port) }
+            case .inet(let bytes, let port):
+                try sys("bind", [fd.description, address.description]) {
+                    SocketAddress.withInternetSockaddr(bytes, port) { Glibc.bind(fd.rawValue, $0, $1) }
+                }
             }
             try sys("listen", [fd.description, "\(backlog)"]) { Glibc.listen(fd.rawValue, backlog) }
         } catch {
@@ -100,6 +149,10 @@ public enum Sockets {
                 try sys("connect", [address.description]) { gk_connect_unix(fd.rawValue, path) }
             case .vsock(let cid, let port):
                 try sys("connect", [address.description]) { gk_connect_vsock(fd.rawValue, cid, port) }
+            case .inet(let bytes, let port):
+                try sys("connect", [address.description]) {
+                    SocketAddress.withInternetSockaddr(bytes, port) { Glibc.connect(fd.rawValue, $0, $1) }
+                }
             }
         } catch {
             fd.closeQuietly()

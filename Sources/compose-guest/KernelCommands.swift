@@ -48,7 +48,9 @@ struct KernelSelection: ParsableArguments {
     /// The source tree, if one was asked for.
     func kernelSource() throws -> KernelSource? {
         if let source { return try KernelSource(directory: URL(fileURLWithPath: source)) }
-        if debianSource { return try KernelSource.debian(cache: cache) { note($0) } }
+        if debianSource {
+            return try KernelSource.debian(cache: cache, patches: FragmentLibrary.locate(fragments).patches()) { note($0) }
+        }
         return nil
     }
 }

@@ -35,7 +35,7 @@ struct DensityBench: ParsableCommand {
     @Option(help: "MiB the free-page-reporting check fills and frees.") var reportingMebibytes: Int = 64
     @Option(help: "Exec round trips timed in the first guest.") var execs: Int = 100
     @Option(help: "Scratch directory for sockets and consoles (short: Unix socket paths).") var scratch: String = "/tmp/gk-density"
-    @Option(name: .customLong("append"), help: "Append a kernel parameter for every guest (repeatable; e.g. page_reporting.page_reporting_order=8).")
+    @Option(name: .customLong("append"), help: "Append a kernel parameter for every guest (repeatable; e.g. page_reporting.page_reporting_order=5).")
     var appends: [String] = []
 
     func validate() throws {

@@ -26,7 +26,7 @@ struct KernelBench: ParsableCommand {
     func run() throws {
         let cache = URL(fileURLWithPath: cacheDir)
         let library = try FragmentLibrary.locate()
-        let source = try KernelSource.debian(cache: cache)
+        let source = try KernelSource.debian(cache: cache, patches: library.patches())
         let x86 = try KernelConfigurator(source: source, arch: .x86_64, cache: cache)
         let names = profiles.split(separator: ",").map(String.init)
         print("kernel: \(source.name) from \(source.identity); goals for `all`: <= 1000 =y, bzImage <= 3 MiB")

@@ -150,52 +150,42 @@ enum TCPProbe {
     /// the server's close; the seconds from the first byte to that close.
     static func send(bytes: Int, to address: String, port: UInt16) throws -> Double {
         let fd = try connect(address, port, retryFor: .seconds(120))
-        defer { close(fd) }
+        defer { fd.closeQuietly() }
         let chunk = [UInt8](repeating: 0x5a, count: 1 << 16)
         let start = Clock.monotonicNanoseconds
         var left = bytes
         while left > 0 {
-            let n = chunk.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, min(left, $0.count)) }
-            guard n > 0 else { throw ValidationError("write to \(address):\(port): \(String(cString: strerror(errno)))") }
-            left -= n
+            let piece = min(left, chunk.count)
+            try Sockets.sendAll(fd, piece == chunk.count ? chunk : Array(chunk.prefix(piece)))
+            left -= piece
         }
-        shutdown(fd, Int32(SHUT_WR))
-        var sink = [UInt8](repeating: 0, count: 4096)
-        while sink.withUnsafeMutableBytes({ Glibc.read(fd, $0.baseAddress, $0.count) }) > 0 {}
+        try Sockets.shutdown(fd, .write)
+        while try !fd.read(upTo: 4096).isEmpty {}
         return Double(Clock.monotonicNanoseconds - start) / 1e9
     }
 
     /// `count` connects (each closed at once), in milliseconds. Paced: busybox httpd forks per connection
     /// and listens with a short backlog, and a SYN dropped on a full queue would measure its 1 s retransmit.
     static func connectTimes(_ count: Int, to address: String, port: UInt16) throws -> [Double] {
-        close(try connect(address, port, retryFor: .seconds(120)))
+        try connect(address, port, retryFor: .seconds(120)).closeQuietly()
         return try (0..<count).map { _ in
             let start = Clock.monotonicNanoseconds
             let fd = try connect(address, port, retryFor: .zero)
             let elapsed = Double(Clock.monotonicNanoseconds - start) / 1e6
-            close(fd)
+            fd.closeQuietly()
             usleep(5_000)
             return elapsed
         }
     }
 
-    static func connect(_ address: String, _ port: UInt16, retryFor: Duration) throws -> Int32 {
-        var target = sockaddr_in()
-        target.sin_family = sa_family_t(AF_INET)
-        target.sin_port = port.bigEndian
-        guard inet_pton(AF_INET, address, &target.sin_addr) == 1 else { throw ValidationError("not an IPv4 address: \(address)") }
+    static func connect(_ address: String, _ port: UInt16, retryFor: Duration) throws -> FileDescriptor {
+        guard let target = SocketAddress.inet(address, port: port) else {
+            throw ValidationError("not an IP address: \(address)")
+        }
         let deadline = ContinuousClock.now + retryFor
         while true {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-            guard fd >= 0 else { throw ValidationError("socket: \(String(cString: strerror(errno)))") }
-            let result = withUnsafePointer(to: &target) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-            if result == 0 { return fd }
-            let error = errno
-            close(fd)
-            guard error == ECONNREFUSED, ContinuousClock.now < deadline else {
-                throw ValidationError("connect \(address):\(port): \(String(cString: strerror(error)))")
+            do throws(SysError) { return try Sockets.connect(target) } catch {
+                guard error.code == ECONNREFUSED, ContinuousClock.now < deadline else { throw error }
             }
             usleep(50_000)
         }

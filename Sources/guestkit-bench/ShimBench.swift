@@ -6,6 +6,7 @@
 import ArgumentParser
 import Foundation
 import HostProcess
+import LocalContainerd
 import OCILayout
 
 struct ShimBench: ParsableCommand {
@@ -22,7 +23,7 @@ struct ShimBench: ParsableCommand {
         try? FileManager.default.removeItem(atPath: scratch)
         try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
         func absolute(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.path }
-        let containerd = try BenchContainerd(directory: scratch, shim: absolute(shim), shimConfig: """
+        let containerd = try LocalContainerd(directory: scratch, shim: absolute(shim), shimConfig: """
             [guest]
             manifest = "\(absolute(manifest))"
             accelerator = "tcg"
@@ -33,7 +34,7 @@ struct ShimBench: ParsableCommand {
             run_root = "\(scratch)/run"
             """)
         defer { containerd.stop() }
-        try containerd.ctr(["images", "import", "--all-platforms", try BusyboxImage.build(in: scratch + "/image")])
+        try ctr(containerd, ["images", "import", "--all-platforms", try BusyboxImage.build(in: scratch + "/image")])
         print("shim: ctr run --rm \(BusyboxImage.reference) ID true, \(runs) runs per runtime after one warm-up each; medians, ms")
 
         var ours: [Double] = [], runc: [Double] = []
@@ -42,7 +43,7 @@ struct ShimBench: ParsableCommand {
             let id = "bench-gk-\(index)"
             let logStart = containerd.logSize
             let start = Date()
-            try containerd.ctr(["run", "--rm", "--runtime", "io.containerd.guestkit.v1", BusyboxImage.reference, id, "true"])
+            try ctr(containerd, ["run", "--rm", "--runtime", "io.containerd.guestkit.v1", BusyboxImage.reference, id, "true"])
             let end = Date()
             guard index > 0 else { continue }
             ours.append(end.timeIntervalSince(start) * 1000)
@@ -51,7 +52,7 @@ struct ShimBench: ParsableCommand {
         }
         for index in 0...runs {
             let start = Date()
-            try containerd.ctr(["run", "--rm", "--runtime", "io.containerd.runc.v2", BusyboxImage.reference, "bench-runc-\(index)", "true"])
+            try ctr(containerd, ["run", "--rm", "--runtime", "io.containerd.runc.v2", BusyboxImage.reference, "bench-runc-\(index)", "true"])
             if index > 0 { runc.append(Date().timeIntervalSince(start) * 1000) }
         }
         print(String(format: "  io.containerd.guestkit.v1 (TCG): %.0f ms", median(ours)))
@@ -63,6 +64,12 @@ struct ShimBench: ParsableCommand {
     }
 
     func median(_ samples: [Double]) -> Double { LatencySummary(samples).percentile(0.5) }
+
+    /// `ctr` against the bench's containerd; throws with its output when it fails.
+    func ctr(_ containerd: LocalContainerd, _ arguments: [String]) throws {
+        let result = try containerd.ctr(arguments)
+        guard result.succeeded else { throw ValidationError("ctr \(arguments.joined(separator: " ")): \(result)") }
+    }
 }
 
 /// One `ctr run --rm` of ours split at the shim's log lines for the task.
@@ -91,63 +98,4 @@ struct ShimPhases {
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         return formatter
     }()
-}
-
-/// Debian's containerd with its own root, state, socket and config under the bench's directory (CRI off),
-/// the shim first on its PATH.
-final class BenchContainerd {
-    let socket: String
-    let logPath: String
-    let process: ChildProcess
-
-    init(directory: String, shim: String, shimConfig: String) throws {
-        socket = directory + "/containerd.sock"
-        logPath = directory + "/containerd.log"
-        let bin = directory + "/bin"
-        try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
-        try FileManager.default.createSymbolicLink(atPath: bin + "/containerd-shim-guestkit-v1", withDestinationPath: shim)
-        try shimConfig.write(toFile: directory + "/shim.toml", atomically: true, encoding: .utf8)
-        try """
-            version = 2
-            root = "\(directory)/root"
-            state = "\(directory)/state"
-            disabled_plugins = ["io.containerd.grpc.v1.cri"]
-            [grpc]
-              address = "\(socket)"
-            """.write(toFile: directory + "/config.toml", atomically: true, encoding: .utf8)
-        var command = ChildCommand("containerd", ["--config", directory + "/config.toml", "--log-level", "debug"])
-        command.environment["PATH"] = bin + ":" + (command.environment["PATH"] ?? "/usr/bin:/bin")
-        command.environment["GUESTKIT_SHIM_CONFIG"] = directory + "/shim.toml"
-        command.output = .file(logPath, append: true)
-        command.error = .standardOutput
-        command.lifetime = .seconds(3600)
-        process = try ChildProcess(command)
-        let deadline = ContinuousClock.now + .seconds(30)
-        while (try? ctr(["version"])) == nil {
-            guard process.isRunning, ContinuousClock.now < deadline else { throw ValidationError("containerd did not come up; see \(logPath)") }
-            usleep(100_000)
-        }
-    }
-
-    /// `ctr --address SOCKET ARGS…`; throws with its output when it fails.
-    @discardableResult
-    func ctr(_ arguments: [String]) throws -> ChildResult {
-        var command = ChildCommand("ctr", ["--address", socket] + arguments)
-        command.output = .capture
-        command.error = .capture
-        let result = try command.run()
-        guard result.succeeded else { throw ValidationError("ctr \(arguments.joined(separator: " ")): \(result)") }
-        return result
-    }
-
-    var logSize: UInt64 { (try? FileManager.default.attributesOfItem(atPath: logPath)[.size] as? UInt64) ?? 0 }
-
-    func log(from offset: UInt64) -> String {
-        guard let handle = FileHandle(forReadingAtPath: logPath) else { return "" }
-        defer { try? handle.close() }
-        try? handle.seek(toOffset: offset)
-        return String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
-    }
-
-    func stop() { process.stop(grace: .seconds(10)) }
 }

@@ -25,7 +25,7 @@ enum RealTree {
         if let path = ProcessInfo.processInfo.environment["GUESTKIT_KERNEL_SOURCE"] {
             return try KernelSource(directory: URL(fileURLWithPath: path))
         }
-        return try KernelSource.debian(cache: cache)
+        return try KernelSource.debian(cache: cache, patches: FragmentLibraryTests.library.patches())
     }
     static let x86_64 = Result { () throws(ComposeKernelError) in
         try KernelConfigurator(source: source.get(), arch: .x86_64, cache: cache)

@@ -3,68 +3,35 @@ import Foundation
 import GuestSys
 import GuestTestSupport
 import HostProcess
+import LocalContainerd
 import Testing
 
-/// Debian's containerd run by the test: its own root, state, sockets and config under a scratch directory
-/// (the CRI plugin off), our shim first on its PATH and configured through GUESTKIT_SHIM_CONFIG. Stopped
-/// when released; the shims it started end with their tasks, and `leftovers` says what would not.
+/// Debian's containerd run by the test (a `LocalContainerd` under a scratch directory), our built shim first on
+/// its PATH. Stopped when released; the shims it started end with their tasks, and `leftovers` says what would
+/// not.
 final class ContainerdHarness: @unchecked Sendable {
     // Immutable after init; used from one test at a time.
     let scratch: ScratchDirectory
-    let socket: String
-    let process: ChildProcess
-    let shimConfig: String
+    let containerd: LocalContainerd
     let fifoDirectory: String
-    let logPath: String
     /// Shim sockets that existed before this containerd started (other tests' and sessions').
     let socketsBefore: Set<String>
+
+    var socket: String { containerd.socket }
+    var process: ChildProcess { containerd.process }
 
     /// `shimConfigText(runRoot)` is the shim's TOML configuration, given the run root under the scratch
     /// directory it should use (so everything the shims start names the scratch directory).
     init(shimConfigText: (String) throws -> String) throws {
         scratch = try ScratchDirectory("ctrd")
         socketsBefore = Set((try? FileManager.default.contentsOfDirectory(atPath: "/run/containerd/s")) ?? [])
-        socket = scratch.file("containerd.sock")
         fifoDirectory = scratch.file("fifo")
-        logPath = scratch.file("containerd.log")
-        shimConfig = scratch.file("shim.toml")
-        try shimConfigText(scratch.file("run")).write(toFile: shimConfig, atomically: true, encoding: .utf8)
-        let binDirectory = scratch.file("bin")
-        try FileManager.default.createDirectory(atPath: binDirectory, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: fifoDirectory, withIntermediateDirectories: true)
-        // containerd looks the shim up on its own PATH: a link to the built binary comes first.
-        try FileManager.default.createSymbolicLink(atPath: binDirectory + "/containerd-shim-guestkit-v1",
-                                                   withDestinationPath: BuiltProducts.path("containerd-shim-guestkit-v1"))
-        let config = """
-            version = 2
-            root = "\(scratch.file("root"))"
-            state = "\(scratch.file("state"))"
-            disabled_plugins = ["io.containerd.grpc.v1.cri"]
-            [grpc]
-              address = "\(socket)"
-            [plugins."io.containerd.internal.v1.opt"]
-              path = "\(scratch.file("opt"))"
-            """
-        try config.write(toFile: scratch.file("config.toml"), atomically: true, encoding: .utf8)
-        let containerd = try #require(ChildCommand("containerd").executablePath(),
-                                      "Debian's containerd is needed (make deps installs it)")
-        var command = ChildCommand(containerd, ["--config", scratch.file("config.toml"), "--log-level", "debug"])
-        command.environment["PATH"] = binDirectory + ":" + (command.environment["PATH"] ?? "/usr/bin:/bin")
-        command.environment["GUESTKIT_SHIM_CONFIG"] = shimConfig
-        command.output = .file(logPath, append: true)
-        command.error = .standardOutput
-        command.lifetime = .seconds(3600)
-        process = try ChildProcess(command)
-        let deadline = ContinuousClock.now + .seconds(30)
-        while (try? ctr(["version"], timeout: .seconds(5)))?.succeeded != true {
-            guard process.isRunning, ContinuousClock.now < deadline else {
-                throw HarnessError("containerd did not come up:\n\(log)")
-            }
-            Thread.sleep(forTimeInterval: 0.1)
-        }
+        containerd = try LocalContainerd(directory: scratch.path, shim: BuiltProducts.path("containerd-shim-guestkit-v1"),
+                                         shimConfig: try shimConfigText(scratch.file("run")))
     }
 
-    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+    var log: String { containerd.log }
 
     /// `ctr --address SOCK ARGS…` with the FIFOs in the scratch directory.
     @discardableResult
@@ -121,7 +88,7 @@ final class ContainerdHarness: @unchecked Sendable {
     }
 
     deinit {
-        process.stop(grace: .seconds(10))
+        containerd.stop()
     }
 }
 

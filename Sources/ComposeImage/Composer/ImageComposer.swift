@@ -147,16 +147,24 @@ public struct ImageComposer {
         let filesystem = spec.daxHeader ? scratch.joinedPath("filesystem.img") : partial
         switch spec.format {
         case .ext4:
-            var size = spec.size ?? Ext4Image.automaticSize(for: tree)
             if let requested = spec.size {
                 let needed = Ext4Image.minimumSize(for: tree)
                 guard requested >= needed else { throw ComposeError.imageTooSmall(requested: requested, needed: needed) }
             }
-            size = ByteCount.roundUp(size, to: spec.dax ? DaxLayout.alignment : Ext4Image.blockSize)
-            if spec.daxHeader {
-                size = ByteCount.roundUp(size + DaxLayout.filesystemOffset, to: DaxLayout.alignment) - DaxLayout.filesystemOffset
+            func laidOut(_ size: UInt64) -> UInt64 {
+                var size = ByteCount.roundUp(size, to: spec.dax ? DaxLayout.alignment : Ext4Image.blockSize)
+                if spec.daxHeader {
+                    size = ByteCount.roundUp(size + DaxLayout.filesystemOffset, to: DaxLayout.alignment) - DaxLayout.filesystemOffset
+                }
+                return size
             }
-            try Ext4Image(uuid: uuid, epoch: epoch, journal: spec.journal).write(tree: tree, to: filesystem, size: size)
+            let writer = Ext4Image(uuid: uuid, epoch: epoch, journal: spec.journal)
+            do {
+                try writer.write(tree: tree, to: filesystem, size: laidOut(spec.size ?? Ext4Image.automaticSize(for: tree)))
+            } catch ComposeError.imageTooSmall where spec.size == nil {
+                // The tight default is an estimate; the same inputs always take the same path here.
+                try writer.write(tree: tree, to: filesystem, size: laidOut(Ext4Image.generousSize(for: tree)))
+            }
             info.uuid = uuid.uuidString.lowercased()
             info.label = "guestroot"
         case .erofs:

@@ -28,25 +28,43 @@ public struct Ext4Image: Sendable {
     /// The smallest size that holds the tree: data blocks, directory blocks, inode table, metadata slack.
     public static func minimumSize(for tree: RootTree) -> UInt64 {
         var blocks: UInt64 = 0
+        // Each directory's entries: "." and ".." (12 bytes each) and one record of 8 bytes plus the name,
+        // rounded to 4, per child. mke2fs fills linear directory blocks in order.
+        var directoryBytes: [String: UInt64] = [:]
         for (path, entry) in tree.entries {
+            if case .directory = entry.kind { directoryBytes[path, default: 0] += 24 }
+            guard path != "/" else { continue }
+            let slash = path.lastIndex(of: "/")!
+            let parent = slash == path.startIndex ? "/" : String(path[..<slash])
+            let name = UInt64(path.utf8.count - path.utf8.distance(from: path.startIndex, to: slash) - 1)
+            directoryBytes[parent, default: 24] += (8 + name + 3) & ~3
             switch entry.kind {
             case .file:
                 let size = tree.fileSize(path)
                 blocks += (size + blockSize - 1) / blockSize
                 blocks += size > 4 * 128 * 1024 * 1024 ? size / (340 * 128 * 1024 * 1024) + 1 : 0  // extent index blocks
-            case .directory: blocks += 1
             case let .symlink(target) where target.utf8.count >= 60: blocks += 1
             default: break
             }
         }
+        // A record never straddles blocks: allow an eighth of each block for the tail that does not fit.
+        for bytes in directoryBytes.values { blocks += max(1, (bytes + bytes / 8 + blockSize - 1) / blockSize) }
         let inodeTable = inodeCount(for: tree) * inodeSize
         // Superblock, group descriptors, bitmaps, lost+found, root: about 64 KiB per 128 MiB group plus fixed 256 KiB.
         let metadata: UInt64 = 256 * 1024 + (blocks * blockSize / (128 << 20) + 1) * 65536
         return blocks * blockSize + ByteCount.roundUp(inodeTable, to: blockSize) + metadata
     }
 
-    /// A comfortable default size: the minimum plus 10% and 2 MiB, rounded up to 1 MiB.
+    /// The default size: the minimum plus 2% and 512 KiB, rounded up to 1 MiB. The guest mounts its root
+    /// read-only (writes go to a tmpfs overlay), so free space in the image is only bytes every guest maps.
     public static func automaticSize(for tree: RootTree) -> UInt64 {
+        let minimum = minimumSize(for: tree)
+        return ByteCount.roundUp(minimum + minimum / 50 + 512 * 1024, to: ByteCount.mebibyte)
+    }
+
+    /// The size to retry at when mke2fs finds `automaticSize` too small (a tree whose metadata the estimate
+    /// misjudges): the minimum plus 10% and 2 MiB, rounded up to 1 MiB.
+    public static func generousSize(for tree: RootTree) -> UInt64 {
         let minimum = minimumSize(for: tree)
         return ByteCount.roundUp(minimum + minimum / 10 + 2 * ByteCount.mebibyte, to: ByteCount.mebibyte)
     }
