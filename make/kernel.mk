@@ -7,9 +7,9 @@ KERNEL_CACHE := $(OUT)/kernel-cache
 KERNEL_VMM ?= all
 KERNEL_BENCH_FLAGS ?=
 
-# The source tree, the kernel build's tools, and what the boot tests run (QEMU, a busybox initramfs,
-# an ext4 image).
-DEBIAN_PACKAGES += linux-source-6.12 xz-utils build-essential bc flex bison libelf-dev libssl-dev zstd \
+# The source tree, the kernel build's tools (patch for kernel-config/patches), and what the boot tests
+# run (QEMU, a busybox initramfs, an ext4 image).
+DEBIAN_PACKAGES += linux-source-6.12 xz-utils build-essential bc flex bison libelf-dev libssl-dev zstd patch \
 	binutils qemu-system-x86 busybox-static e2fsprogs cpio
 TEST_PREREQS += kernel
 TEST_ENV += GUESTKIT_KERNEL_DIR=$(KERNEL_DIR) GUESTKIT_KERNEL_CACHE=$(KERNEL_CACHE)
