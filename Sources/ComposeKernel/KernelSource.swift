@@ -66,9 +66,9 @@ public struct KernelSource: Sendable {
         let version = packageVersion(packageName) ?? fileStamp(tarball)
         let safeVersion = String(version.map { $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" ? $0 : "_" })
         let sources = cache.appendingPathComponent("source")
-        let patchSuffix = patches.identity.map { "+patches-\($0)" } ?? ""
-        let destination = sources.appendingPathComponent("\(packageName)_\(safeVersion)\(patchSuffix)")
-        let identity = "debian \(packageName) \(version)" + (patches.identity.map { " patches \($0)" } ?? "")
+        let patchSet = patches.identity
+        let destination = sources.appendingPathComponent("\(packageName)_\(safeVersion)\(patchSet.map { "+patches-\($0)" } ?? "")")
+        let identity = "debian \(packageName) \(version)" + (patchSet.map { " patches \($0)" } ?? "")
         if FileManager.default.fileExists(atPath: destination.appendingPathComponent("Makefile").path) {
             return try KernelSource(directory: destination, identity: identity)
         }

@@ -15,12 +15,7 @@ public struct LogBudget: Sendable {
     /// window that just ended suppressed.
     public mutating func spend(now: UInt64 = Clock.monotonicNanoseconds) -> (allowed: Bool, suppressedBefore: Int) {
         var report = 0
-        if windowStart.map({ now &- $0 >= 1_000_000_000 }) ?? true {
-            report = suppressed
-            windowStart = now
-            used = 0
-            suppressed = 0
-        }
+        if windowStart.map({ now &- $0 >= 1_000_000_000 }) ?? true { report = endWindow(startingNext: now) }
         guard used < perSecond else {
             suppressed += 1
             return (false, report)
@@ -39,8 +34,14 @@ public struct LogBudget: Sendable {
     /// report yet.
     public mutating func takeReport(now: UInt64 = Clock.monotonicNanoseconds) -> Int {
         guard let deadline = reportDeadline, now >= deadline else { return 0 }
+        return endWindow(startingNext: nil)
+    }
+
+    /// Closes the current window (the next one starts at `start`, or at the next line spent); returns what
+    /// it suppressed.
+    private mutating func endWindow(startingNext start: UInt64?) -> Int {
         let report = suppressed
-        windowStart = nil
+        windowStart = start
         used = 0
         suppressed = 0
         return report

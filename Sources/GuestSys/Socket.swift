@@ -50,20 +50,24 @@ public enum SocketAddress: Sendable, Equatable, CustomStringConvertible {
             socketAddress.sin_family = sa_family_t(AF_INET)
             socketAddress.sin_port = port.bigEndian
             withUnsafeMutableBytes(of: &socketAddress.sin_addr) { $0.copyBytes(from: address) }
-            return withUnsafePointer(to: &socketAddress) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
+            return asSockaddr(&socketAddress, body)
         case 16:
             var socketAddress = sockaddr_in6()
             socketAddress.sin6_family = sa_family_t(AF_INET6)
             socketAddress.sin6_port = port.bigEndian
             withUnsafeMutableBytes(of: &socketAddress.sin6_addr) { $0.copyBytes(from: address) }
-            return withUnsafePointer(to: &socketAddress) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
-            }
+            return asSockaddr(&socketAddress, body)
         default:
             errno = EINVAL
             return -1
+        }
+    }
+
+    /// Hands a filled-in sockaddr_* to `body` as the generic `sockaddr` pointer and length the calls take.
+    private static func asSockaddr<Address>(_ address: inout Address,
+                                            _ body: (UnsafePointer<sockaddr>, socklen_t) -> Int32) -> Int32 {
+        withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<Address>.size)) }
         }
     }
 }

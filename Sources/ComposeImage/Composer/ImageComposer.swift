@@ -147,9 +147,9 @@ public struct ImageComposer {
         let filesystem = spec.daxHeader ? scratch.joinedPath("filesystem.img") : partial
         switch spec.format {
         case .ext4:
-            if let requested = spec.size {
-                let needed = Ext4Image.minimumSize(for: tree)
-                guard requested >= needed else { throw ComposeError.imageTooSmall(requested: requested, needed: needed) }
+            let minimum = Ext4Image.minimumSize(for: tree)
+            if let requested = spec.size, requested < minimum {
+                throw ComposeError.imageTooSmall(requested: requested, needed: minimum)
             }
             func laidOut(_ size: UInt64) -> UInt64 {
                 var size = ByteCount.roundUp(size, to: spec.dax ? DaxLayout.alignment : Ext4Image.blockSize)
@@ -160,10 +160,10 @@ public struct ImageComposer {
             }
             let writer = Ext4Image(uuid: uuid, epoch: epoch, journal: spec.journal)
             do {
-                try writer.write(tree: tree, to: filesystem, size: laidOut(spec.size ?? Ext4Image.automaticSize(for: tree)))
+                try writer.write(tree: tree, to: filesystem, size: laidOut(spec.size ?? Ext4Image.automaticSize(minimum: minimum)))
             } catch ComposeError.imageTooSmall where spec.size == nil {
                 // The tight default is an estimate; the same inputs always take the same path here.
-                try writer.write(tree: tree, to: filesystem, size: laidOut(Ext4Image.generousSize(for: tree)))
+                try writer.write(tree: tree, to: filesystem, size: laidOut(Ext4Image.generousSize(minimum: minimum)))
             }
             info.uuid = uuid.uuidString.lowercased()
             info.label = "guestroot"

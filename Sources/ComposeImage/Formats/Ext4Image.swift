@@ -55,17 +55,15 @@ public struct Ext4Image: Sendable {
         return blocks * blockSize + ByteCount.roundUp(inodeTable, to: blockSize) + metadata
     }
 
-    /// The default size: the minimum plus 2% and 512 KiB, rounded up to 1 MiB. The guest mounts its root
+    /// The default size for a tree of `minimum` bytes (`minimumSize`): plus 2% and 512 KiB, rounded up to 1 MiB. The guest mounts its root
     /// read-only (writes go to a tmpfs overlay), so free space in the image is only bytes every guest maps.
-    public static func automaticSize(for tree: RootTree) -> UInt64 {
-        let minimum = minimumSize(for: tree)
+    public static func automaticSize(minimum: UInt64) -> UInt64 {
         return ByteCount.roundUp(minimum + minimum / 50 + 512 * 1024, to: ByteCount.mebibyte)
     }
 
     /// The size to retry at when mke2fs finds `automaticSize` too small (a tree whose metadata the estimate
-    /// misjudges): the minimum plus 10% and 2 MiB, rounded up to 1 MiB.
-    public static func generousSize(for tree: RootTree) -> UInt64 {
-        let minimum = minimumSize(for: tree)
+    /// misjudges): `minimum` plus 10% and 2 MiB, rounded up to 1 MiB.
+    public static func generousSize(minimum: UInt64) -> UInt64 {
         return ByteCount.roundUp(minimum + minimum / 10 + 2 * ByteCount.mebibyte, to: ByteCount.mebibyte)
     }
 
