@@ -39,7 +39,8 @@ struct LaunchTests {
         #expect(Self.value(after: "-chardev", in: argv) == "socket,id=vsock0,path=\(image).vsock.vhost")
         #expect(Self.value(after: "-device", in: argv, containing: "vsock") == "vhost-user-vsock-pci,chardev=vsock0")
         let append = try #require(Self.value(after: "-append", in: argv))
-        #expect(append == "console=ttyS0 quiet root=/dev/pmem0 rootfstype=ext4 rootflags=dax ro page_reporting.page_reporting_order=6 "
+        #expect(append == "console=ttyS0 quiet root=/dev/pmem0 rootfstype=ext4 rootflags=dax ro lapic_timer_khz=1000000 noreplace-smp "
+                + "page_reporting.page_reporting_order=6 "
                 + "guest.agent=/sbin/guest-agent guest.agent_port=1024")
         let bridge = try Self.argv(["--vmm", "vsock-bridge", "--manifest", image + ".manifest.json"])
         #expect(bridge == ["guest-vsock-bridge", "--socket", image + ".vsock.vhost", "--uds", image + ".vsock", "--guest-cid", "3"])

@@ -83,4 +83,18 @@ struct LaunchPlannerTests {
         #expect(!off.virtualMachine(for: .qemuQ35).vm.freePageReporting)
         #expect(!off.qemu(machine: .q35).contains { $0.contains("balloon") })
     }
+
+    @Test func qemuGuestsGetTheAPICTimerClockAndOneCPUGuestsKeepTheirLockPrefixes() {
+        let planner = Self.planner(kernels: [("vmlinux", "/k/vmlinux")])
+        for target in LaunchTarget.allCases {
+            let words = planner.cmdline(for: target).split(separator: " ")
+            #expect(words.contains("lapic_timer_khz=1000000") == [.qemuQ35, .qemuMicrovm].contains(target), "\(target): \(words)")
+            #expect(words.contains("noreplace-smp"), "\(target): \(words)")
+        }
+        var options = planner.options
+        options.vcpus = 2
+        let two = LaunchPlanner(image: planner.image, imagePath: planner.imagePath, kernels: planner.kernels, options: options,
+                                agentPath: planner.agentPath)
+        #expect(LaunchTarget.allCases.allSatisfy { !two.cmdline(for: $0).split(separator: " ").contains("noreplace-smp") })
+    }
 }
