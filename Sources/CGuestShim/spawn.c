@@ -82,6 +82,11 @@ static int child_main(void *arg) {
     unsigned long empty = 0;
     RS4(SYS_rt_sigprocmask, SIG_SETMASK, &empty, 0, sizeof empty);
 
+    // Before anything it runs: its memory, once it has its own after the exec, is charged there from the start.
+    if (a->join_cgroup) {
+        if ((r = RS3(SYS_write, a->cgroup_procs_fd, "0", 1)) < 0) child_fail(report_fd, r, "join cgroup");
+    }
+
     if (a->new_session) {
         if ((r = RS0(SYS_setsid)) < 0) child_fail(report_fd, r, "setsid");
     } else if (a->new_process_group) {

@@ -48,7 +48,7 @@ public final class Agent: PollTarget {
         containers = try ContainerSupervisor(loop: loop, processes: supervisor, router: router, calls: server)
         initChannel = InitChannel.adopt()
         if initChannel != nil && Processes.parentID == 1 {
-            AgentProtection.apply()
+            supervisor.childCgroupProcs = AgentProtection.apply()
             supervisor.childOOMScoreAdjustment = 0
         }
         service = AgentService(options: options, supervisor: supervisor, containers: containers, router: router,

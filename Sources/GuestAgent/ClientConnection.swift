@@ -26,6 +26,8 @@ final class ClientConnection: PollTarget {
     /// Why the server will not serve this connection; every request is answered with it.
     var refusal: String?
     private var logBudget = LogBudget(perSecond: 10)
+    /// The timer that reports the suppressed count once its second is over, when one is due.
+    private var logReportTimer: Int?
 
     /// Stop taking requests while this many response bytes wait for a slow reader…
     static let outputHighWater = 4 << 20
@@ -217,8 +219,25 @@ final class ClientConnection: PollTarget {
     /// A log line about this connection, within its budget: a peer cannot flood the log.
     private func log(_ message: String) {
         let (allowed, suppressed) = logBudget.spend()
-        if suppressed > 0 { AgentLog.info("connection \(id): \(suppressed) more lines suppressed in the last second") }
+        reportSuppressed(suppressed)
         if allowed { AgentLog.info("connection \(id): " + message) }
+        // A flood that stops inside its second (and a connection that then stays silent) still gets its count.
+        scheduleLogReport()
+    }
+
+    private func scheduleLogReport() {
+        guard logReportTimer == nil, let deadline = logBudget.reportDeadline else { return }
+        let now = Clock.monotonicNanoseconds
+        logReportTimer = server.loop.addTimer(after: deadline > now ? deadline - now : 0) { [weak self] in
+            guard let self else { return }
+            self.logReportTimer = nil
+            self.reportSuppressed(self.logBudget.takeReport())
+            self.scheduleLogReport()
+        }
+    }
+
+    private func reportSuppressed(_ count: Int) {
+        if count > 0 { AgentLog.info("connection \(id): \(count) more lines suppressed in the last second") }
     }
 
     /// Ends the connection; parked calls on it are dropped.
@@ -226,6 +245,12 @@ final class ClientConnection: PollTarget {
         guard !closed else { return }
         closed = true
         if let reason, !quietly { log("closing: \(reason)") }
+        // The connection is gone before its second ends: its count is reported now, not never.
+        if let timer = logReportTimer {
+            server.loop.cancelTimer(timer)
+            logReportTimer = nil
+        }
+        reportSuppressed(logBudget.takeReport(now: .max))
         server.loop.unwatch(fd)
         Sockets.end(fd)
         server.forget(self)

@@ -30,6 +30,8 @@ final class ConnectionServer: PollTarget, CallAnswering {
     private var acceptPaused = false
     private var refused = 0
     private var logBudget = LogBudget(perSecond: 10)
+    /// The timer that reports the suppressed count once its second is over, when one is due.
+    private var logReportTimer: Int?
 
     init(address: SocketAddress, allowedCIDs: Set<UInt32> = [SocketAddress.hostCID],
          maximumConnections: Int = AgentOptions.defaultMaximumConnections, loop: EventLoop, scratch: ScratchBuffer,
@@ -100,8 +102,25 @@ final class ConnectionServer: PollTarget, CallAnswering {
 
     private func log(_ message: String) {
         let (allowed, suppressed) = logBudget.spend()
-        if suppressed > 0 { AgentLog.info("\(suppressed) more connection lines suppressed in the last second") }
+        reportSuppressed(suppressed)
         if allowed { AgentLog.info(message) }
+        // A burst of refusals that stops inside its second still gets its count.
+        scheduleLogReport()
+    }
+
+    private func scheduleLogReport() {
+        guard logReportTimer == nil, let deadline = logBudget.reportDeadline else { return }
+        let now = Clock.monotonicNanoseconds
+        logReportTimer = loop.addTimer(after: deadline > now ? deadline - now : 0) { [weak self] in
+            guard let self else { return }
+            self.logReportTimer = nil
+            self.reportSuppressed(self.logBudget.takeReport())
+            self.scheduleLogReport()
+        }
+    }
+
+    private func reportSuppressed(_ count: Int) {
+        if count > 0 { AgentLog.info("\(count) more connection lines suppressed in the last second") }
     }
 
     private func pauseAccepting() {

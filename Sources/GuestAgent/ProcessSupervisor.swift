@@ -42,6 +42,9 @@ final class ProcessSupervisor: PollTarget {
     /// The oom_score_adj of what the agent starts: 0 once the agent protected itself at -1000 (its own
     /// score must not reach the host's processes); nil: inherited.
     var childOOMScoreAdjustment: Int32?
+    /// The `cgroup.procs` of the cgroup what the agent starts moves into before it execs (AgentProtection's
+    /// processes cgroup); nil: the agent's own.
+    var childCgroupProcs: FileDescriptor?
 
     init(loop: EventLoop, router: StdioRouter, calls: CallAnswering, limits: AgentLimits = AgentLimits()) throws(SysError) {
         self.loop = loop
@@ -102,6 +105,7 @@ final class ProcessSupervisor: PollTarget {
         spawn.controllingTerminal = plan.terminal
         spawn.identity = plan.identity
         spawn.limits = plan.limits
+        spawn.cgroupProcs = childCgroupProcs
         let spawning: SpawnInProgress
         do throws(SpawnError) {
             spawning = try Spawner.start(spawn)

@@ -47,6 +47,9 @@ public struct SpawnRequest: Sendable {
     /// PR_SET_PDEATHSIG: the signal the child gets when the *thread* that spawned it ends (so spawn
     /// from a thread that lives as long as the process). nil: none.
     public var parentDeathSignal: Int32?
+    /// An open `cgroup.procs` (write-only) of the cgroup the child moves itself into before it runs anything;
+    /// nil: it stays in its parent's.
+    public var cgroupProcs: FileDescriptor?
 
     public init(path: String, arguments: [String], environment: [String] = [], workingDirectory: String? = nil,
                 descriptors: [Int32: FileDescriptor] = [:]) {
@@ -130,6 +133,10 @@ public enum Spawner {
                                     if let signal = request.parentDeathSignal {
                                         attr.parent_death_signal = signal
                                         attr.parent_pid = getpid()
+                                    }
+                                    if let cgroupProcs = request.cgroupProcs {
+                                        attr.join_cgroup = 1
+                                        attr.cgroup_procs_fd = cgroupProcs.rawValue
                                     }
                                     return body(&attr)
                                 }

@@ -163,6 +163,26 @@ struct RawConnection {
     /// Seeded, so every run sends the same bytes. Every third connection sends a well-framed request of
     /// random payload: the agent must answer it, and then answer a valid GetInfo on the same connection.
     /// The others send raw garbage and hang up.
+    /// Thirty ignored frames on one connection: ten are logged, and the other twenty are counted in one line
+    /// once their second is over, though the connection then stays open and silent.
+    @Test func aFloodOfIgnoredFramesIsCountedWhenItsSecondEnds() throws {
+        let marker = "more lines suppressed in the last second"
+        func counts() -> [String] { agent.logText.split(separator: "\n").map(String.init).filter { $0.contains(marker) } }
+        let before = counts().count
+        let raw = try RawConnection(agent)
+        defer { raw.close() }
+        var flood: [UInt8] = []
+        for stream in 0..<30 {
+            FrameHeader(length: 0, streamID: UInt32(2 * stream + 1), type: MessageType.data.rawValue).encode(into: &flood)
+        }
+        try raw.send(flood)
+        let reportBy = ContinuousClock.now + .seconds(10)
+        while counts().count == before && ContinuousClock.now < reportBy { Thread.sleep(forTimeInterval: 0.05) }
+        let new = counts().dropFirst(before)
+        #expect(new.count == 1 && new.first?.contains(": 20 \(marker)") == true, "\(Array(new))")
+        try bystanderStillServed()
+    }
+
     @Test func randomBytesOnManyConnectionsNeverCrashTheAgent() throws {
         var generator = SeededGenerator(seed: 0x6775_6573_746B_6974)
         var answeredAfterGarbage = 0

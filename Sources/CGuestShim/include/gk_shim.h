@@ -114,6 +114,8 @@ struct gk_spawn_attr {
     int rlimit_count;
     int parent_death_signal;     // 0: none; else PR_SET_PDEATHSIG with it (fires when the cloning *thread* ends)
     pid_t parent_pid;            // with parent_death_signal: the cloning process, to catch a parent that died first
+    int join_cgroup;             // write "0" to cgroup_procs_fd first: the child moves itself into that cgroup
+    int cgroup_procs_fd;         // with join_cgroup: an open cgroup.procs (O_WRONLY) of the cgroup to join
 };
 
 /// A child started by gk_spawn_start, until its report says whether it exec'd.
