@@ -25,9 +25,8 @@ final class ClientConnection: PollTarget {
     var pendingAttach: PendingAttach?
     /// Why the server will not serve this connection; every request is answered with it.
     var refusal: String?
-    private var logBudget = LogBudget(perSecond: 10)
-    /// The timer that reports the suppressed count once its second is over, when one is due.
-    private var logReportTimer: Int?
+    /// Lines about this connection, within a budget: a peer cannot flood the log.
+    private let logger: BudgetedLog
 
     /// Stop taking requests while this many response bytes wait for a slow reader…
     static let outputHighWater = 4 << 20
@@ -38,6 +37,7 @@ final class ClientConnection: PollTarget {
         self.id = id
         self.fd = fd
         self.server = server
+        logger = BudgetedLog(perSecond: 10, loop: server.loop, prefix: "connection \(id): ")
     }
 
     func start() throws(SysError) {
@@ -216,29 +216,7 @@ final class ClientConnection: PollTarget {
         }
     }
 
-    /// A log line about this connection, within its budget: a peer cannot flood the log.
-    private func log(_ message: String) {
-        let (allowed, suppressed) = logBudget.spend()
-        reportSuppressed(suppressed)
-        if allowed { AgentLog.info("connection \(id): " + message) }
-        // A flood that stops inside its second (and a connection that then stays silent) still gets its count.
-        scheduleLogReport()
-    }
-
-    private func scheduleLogReport() {
-        guard logReportTimer == nil, let deadline = logBudget.reportDeadline else { return }
-        let now = Clock.monotonicNanoseconds
-        logReportTimer = server.loop.addTimer(after: deadline > now ? deadline - now : 0) { [weak self] in
-            guard let self else { return }
-            self.logReportTimer = nil
-            self.reportSuppressed(self.logBudget.takeReport())
-            self.scheduleLogReport()
-        }
-    }
-
-    private func reportSuppressed(_ count: Int) {
-        if count > 0 { AgentLog.info("connection \(id): \(count) more lines suppressed in the last second") }
-    }
+    private func log(_ message: String) { logger.log(message) }
 
     /// Ends the connection; parked calls on it are dropped.
     func close(reason: String?, quietly: Bool = false) {
@@ -246,11 +224,7 @@ final class ClientConnection: PollTarget {
         closed = true
         if let reason, !quietly { log("closing: \(reason)") }
         // The connection is gone before its second ends: its count is reported now, not never.
-        if let timer = logReportTimer {
-            server.loop.cancelTimer(timer)
-            logReportTimer = nil
-        }
-        reportSuppressed(logBudget.takeReport(now: .max))
+        logger.flush()
         server.loop.unwatch(fd)
         Sockets.end(fd)
         server.forget(self)

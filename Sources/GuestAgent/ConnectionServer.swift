@@ -29,9 +29,8 @@ final class ConnectionServer: PollTarget, CallAnswering {
     private var nextConnectionID = 1
     private var acceptPaused = false
     private var refused = 0
-    private var logBudget = LogBudget(perSecond: 10)
-    /// The timer that reports the suppressed count once its second is over, when one is due.
-    private var logReportTimer: Int?
+    /// Lines about refused connections, within a budget: a burst of refusals cannot flood the log.
+    private let logger: BudgetedLog
 
     init(address: SocketAddress, allowedCIDs: Set<UInt32> = [SocketAddress.hostCID],
          maximumConnections: Int = AgentOptions.defaultMaximumConnections, loop: EventLoop, scratch: ScratchBuffer,
@@ -42,6 +41,7 @@ final class ConnectionServer: PollTarget, CallAnswering {
         self.loop = loop
         self.scratch = scratch
         self.methods = methods
+        logger = BudgetedLog(perSecond: 10, loop: loop, noun: "connection lines")
         // The socket carries the power to run anything as root: only its owner may connect to it.
         listener = try Sockets.listen(address, backlog: 1024, unixMode: 0o600)
         try loop.watch(listener, .readable, self)
@@ -100,28 +100,7 @@ final class ConnectionServer: PollTarget, CallAnswering {
         }
     }
 
-    private func log(_ message: String) {
-        let (allowed, suppressed) = logBudget.spend()
-        reportSuppressed(suppressed)
-        if allowed { AgentLog.info(message) }
-        // A burst of refusals that stops inside its second still gets its count.
-        scheduleLogReport()
-    }
-
-    private func scheduleLogReport() {
-        guard logReportTimer == nil, let deadline = logBudget.reportDeadline else { return }
-        let now = Clock.monotonicNanoseconds
-        logReportTimer = loop.addTimer(after: deadline > now ? deadline - now : 0) { [weak self] in
-            guard let self else { return }
-            self.logReportTimer = nil
-            self.reportSuppressed(self.logBudget.takeReport())
-            self.scheduleLogReport()
-        }
-    }
-
-    private func reportSuppressed(_ count: Int) {
-        if count > 0 { AgentLog.info("\(count) more connection lines suppressed in the last second") }
-    }
+    private func log(_ message: String) { logger.log(message) }
 
     private func pauseAccepting() {
         acceptPaused = true
