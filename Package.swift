@@ -68,18 +68,24 @@ let package = Package(
         .executableTarget(name: "guest-init", dependencies: ["GuestInit"], exclude: ["StaticLink"],
                           swiftSettings: guestCode, linkerSettings: guestLinking),
 
-        // Wire: generated protobuf code, then ttRPC framing and dispatch (no OS calls).
-        .target(name: "GuestProto", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
-                exclude: ["guestkit", "ttrpc"], swiftSettings: strict),
-        .target(name: "TTRPC", dependencies: ["GuestProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+        // Wire: the protobuf encoding, the messages generated from Sources/GuestProto's .proto files (by
+        // guest-proto-gen, so the guest carries no protobuf runtime and no Foundation), then ttRPC framing
+        // and dispatch (no OS calls).
+        .target(name: "ProtoWire", swiftSettings: guestCode),
+        .target(name: "GuestProto", dependencies: ["ProtoWire"], exclude: ["guestkit", "ttrpc"], swiftSettings: guestCode),
+        .target(name: "TTRPC", dependencies: ["GuestProto", "ProtoWire"], swiftSettings: guestCode),
+        // The generator behind `make proto`: a protoc descriptor set in, Swift over ProtoWire out (host only).
+        .target(name: "ProtoCodegen", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 swiftSettings: strict),
+        .executableTarget(name: "guest-proto-gen", dependencies: ["ProtoCodegen", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                          swiftSettings: strict),
 
         // OCI containers: the spec, the creation recipe (parent and container init), cgroups, seccomp, hooks.
         .target(name: "GuestContainer", dependencies: ["GuestSys", "CGuestShim", "CSeccomp", "GuestJSON"],
                 swiftSettings: guestCode),
 
         // The agent inside the guest.
-        .target(name: "GuestAgent", dependencies: ["GuestSys", "GuestJSON", "GuestContainer", "GuestNetwork", "TTRPC", "GuestProto"],
+        .target(name: "GuestAgent", dependencies: ["GuestSys", "GuestJSON", "GuestContainer", "GuestNetwork", "TTRPC", "GuestProto", "ProtoWire"],
                 swiftSettings: guestCode),
         .executableTarget(name: "guest-agent", dependencies: ["GuestAgent", "GuestContainer", "GuestSys"], swiftSettings: guestCode,
                           linkerSettings: guestLinking),
@@ -92,8 +98,7 @@ let package = Package(
         .target(name: "GuestNetwork", dependencies: ["GuestSys", "CMnl", "GuestProto"], swiftSettings: guestCode),
 
         // Host side: client library and CLI.
-        .target(name: "GuestClient", dependencies: ["GuestSys", "TTRPC", "GuestProto",
-                                              .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+        .target(name: "GuestClient", dependencies: ["GuestSys", "TTRPC", "GuestProto", "ProtoWire"],
                 swiftSettings: strict),
         .executableTarget(name: "guestctl", dependencies: [
             "GuestClient", "GuestSys", "GuestProto",
@@ -143,7 +148,7 @@ let package = Package(
                 exclude: ["protos"], swiftSettings: strict),
         .target(name: "ContainerdShim", dependencies: [
             "ContainerdProto", "GuestClient", "GuestProto", "GuestSys", "GuestLaunch", "HostProcess", "ContentHash",
-            "GuestJSON", "GuestContainer", "HostNetwork", "TTRPC", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            "GuestJSON", "GuestContainer", "HostNetwork", "TTRPC", "ProtoWire", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ], swiftSettings: strict),
         .executableTarget(name: "containerd-shim-guestkit-v1", dependencies: ["ContainerdShim", "GuestSys"],
                           swiftSettings: strict),
@@ -170,8 +175,7 @@ let package = Package(
         // Fuzzing: harnesses (also replayed over the corpus by FuzzCorpusTests), their libFuzzer executable
         // (built for fuzzing by make/fuzz.mk) and the declaration of libFuzzer's driver entry.
         .target(name: "FuzzHarnesses", dependencies: [
-            "TTRPC", "GuestProto", "GuestAgent", "VsockBridge", "GuestInit", "GuestSys", "ComposeImage",
-            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            "TTRPC", "GuestProto", "ProtoWire", "GuestAgent", "VsockBridge", "GuestInit", "GuestSys", "ComposeImage",
         ], path: "Tests/Fuzz/Harnesses", swiftSettings: strict),
         .target(name: "CFuzzDriver", path: "Tests/Fuzz/CFuzzDriver"),
         .executableTarget(name: "guestkit-fuzz", dependencies: ["FuzzHarnesses", "CFuzzDriver", "GuestSys"],
@@ -184,8 +188,11 @@ let package = Package(
         .testTarget(name: "GuestSysTests", dependencies: ["GuestSys", "GuestTestSupport"], swiftSettings: strict),
         .testTarget(name: "GuestInitTests", dependencies: ["GuestInit", "GuestSys", "GuestTestSupport", "HostProcess"],
                     swiftSettings: strict),
-        .testTarget(name: "TTRPCTests", dependencies: ["TTRPC", "GuestProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")], swiftSettings: strict),
-        .testTarget(name: "GuestAgentTests", dependencies: ["GuestAgent", "GuestClient", "GuestTestSupport", "GuestSys", "GuestProto", "TTRPC"],
+        .testTarget(name: "ProtoWireTests", dependencies: ["ProtoWire", "ProtoCodegen", "GuestProto", "GuestTestSupport", "HostProcess",
+                                                           .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                    swiftSettings: strict),
+        .testTarget(name: "TTRPCTests", dependencies: ["TTRPC", "GuestProto", "ProtoWire"], swiftSettings: strict),
+        .testTarget(name: "GuestAgentTests", dependencies: ["GuestAgent", "GuestClient", "GuestTestSupport", "GuestSys", "GuestProto", "TTRPC", "ProtoWire"],
                     exclude: ["WireCheck"],
                     swiftSettings: strict),
         .testTarget(name: "GuestClientTests", dependencies: ["GuestClient", "GuestTestSupport", "GuestSys", "GuestProto"],
@@ -207,8 +214,7 @@ let package = Package(
             "ContainerdShim", "ContainerdProto", "GuestTestSupport", "GuestSys", "HostProcess", "ContentHash", "GuestJSON",
         ], swiftSettings: strict),
         .testTarget(name: "GuestNetworkTests", dependencies: ["GuestNetwork", "HostNetwork", "GuestClient", "GuestProto", "GuestSys",
-                                                              "GuestTestSupport", "TTRPC",
-                                                              .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                                                              "GuestTestSupport", "TTRPC", "ProtoWire"],
                     swiftSettings: strict),
         .testTarget(name: "HostNetworkTests", dependencies: ["HostNetwork", "GuestNetwork", "GuestLaunch", "GuestProto", "GuestSys",
                                                              "GuestTestSupport"],

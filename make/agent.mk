@@ -1,34 +1,36 @@
 # guest-agent, its ttRPC API (Sources/GuestProto) and the host side (GuestClient, guestctl).
 # The generated Swift is committed, so builds need no protoc; `make proto` regenerates it after a .proto
-# edit and `make check-protos` fails when the committed code is stale.
+# edit and `make check-protos` (and ProtoWireTests) fail when the committed code is stale.
 AGENT_PROTO_DIR := Sources/GuestProto
 AGENT_PROTOS := guestkit/v1/agent.proto ttrpc/ttrpc.proto
-PROTOC_GEN_SWIFT := $(OUT)/bin/protoc-gen-swift
 AGENT_PYDEPS := $(OUT)/pydeps
 AGENT_PYWIRE := $(OUT)/agent-pywire
 # protobuf 4.21.12 is the Python runtime that matches Debian 12's protoc 3.21.12.
 AGENT_PY_PROTOBUF := protobuf==4.21.12
-# Sources/GuestProto/**.proto import google/protobuf/any.proto from libprotobuf-dev.
+# libprotobuf-dev: the well-known types containerd's protos import (make/shim.mk).
 DEBIAN_PACKAGES += protobuf-compiler libprotobuf-dev python3 python3-pip
 EXTRA_TESTS += agent-wire-check
 BENCHES += agent-bench
 
-.PHONY: proto check-protos agent-wire-check agent-bench agent-linkage
+.PHONY: proto check-protos agent-proto-set agent-wire-check agent-bench agent-linkage
 
-$(PROTOC_GEN_SWIFT):
-	$(SWIFT) package resolve
-	$(SWIFT) build -c release --product protoc-gen-swift \
-	  --package-path .build/checkouts/swift-protobuf --scratch-path $(OUT)/protoc-gen-swift-build
-	install -D -m 755 $(OUT)/protoc-gen-swift-build/release/protoc-gen-swift $@
+# The agent's messages come from guest-proto-gen (Sources/ProtoCodegen): plain structs over ProtoWire, so the
+# guest links no protobuf runtime and no Foundation. protoc only parses the .proto files into a descriptor set.
+AGENT_PROTO_SET := $(OUT)/agent-protos.pb
 
-proto: $(PROTOC_GEN_SWIFT) ## Regenerate Sources/GuestProto/*.pb.swift from the .proto files (protoc + protoc-gen-swift)
-	cd $(AGENT_PROTO_DIR) && protoc -I . -I /usr/include --plugin=protoc-gen-swift=$(PROTOC_GEN_SWIFT) \
-	  --swift_opt=Visibility=Public --swift_opt=FileNaming=DropPath --swift_out=. $(AGENT_PROTOS)
+agent-proto-set:
+	@mkdir -p $(OUT)
+	cd $(AGENT_PROTO_DIR) && protoc -I . --include_imports --include_source_info \
+	  --descriptor_set_out=$(abspath $(AGENT_PROTO_SET)) $(AGENT_PROTOS)
 
-check-protos: $(PROTOC_GEN_SWIFT) ## Fail when the committed generated protobuf code differs from what `make proto` makes
+proto: agent-proto-set ## Regenerate Sources/GuestProto/*.pb.swift from the .proto files (protoc + guest-proto-gen)
+	$(SWIFT) build --product guest-proto-gen
+	$(DEBUG_DIR)/guest-proto-gen $(AGENT_PROTO_SET) $(AGENT_PROTO_DIR) $(AGENT_PROTOS)
+
+check-protos: agent-proto-set ## Fail when the committed generated protobuf code differs from what `make proto` makes
 	@rm -rf $(OUT)/check-protos && mkdir -p $(OUT)/check-protos
-	@cd $(AGENT_PROTO_DIR) && protoc -I . -I /usr/include --plugin=protoc-gen-swift=$(PROTOC_GEN_SWIFT) \
-	  --swift_opt=Visibility=Public --swift_opt=FileNaming=DropPath --swift_out=$(OUT)/check-protos $(AGENT_PROTOS)
+	@$(SWIFT) build --product guest-proto-gen
+	@$(DEBUG_DIR)/guest-proto-gen $(AGENT_PROTO_SET) $(OUT)/check-protos $(AGENT_PROTOS)
 	@for f in $(OUT)/check-protos/*.pb.swift; do \
 	  diff -u $(AGENT_PROTO_DIR)/$$(basename $$f) $$f || { echo "check-protos: $$(basename $$f) is stale; run make proto"; exit 1; }; \
 	done; echo "check-protos: generated code is current"

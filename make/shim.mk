@@ -13,6 +13,15 @@ DEBIAN_PACKAGES += containerd runc bsdutils tar containernetworking-plugins
 HOST_PRODUCTS += containerd-shim-guestkit-v1
 
 .PHONY: shim-proto check-shim-protos install
+# containerd's protos use well-known types, so they go through protoc-gen-swift (built from the
+# swift-protobuf checkout; it takes minutes) and run on SwiftProtobuf in the shim.
+PROTOC_GEN_SWIFT := $(OUT)/bin/protoc-gen-swift
+
+$(PROTOC_GEN_SWIFT):
+	$(SWIFT) package resolve
+	$(SWIFT) build -c release --product protoc-gen-swift \
+	  --package-path .build/checkouts/swift-protobuf --scratch-path $(OUT)/protoc-gen-swift-build
+	install -D -m 755 $(OUT)/protoc-gen-swift-build/release/protoc-gen-swift $@
 proto: shim-proto
 check-protos: check-shim-protos
 

@@ -102,7 +102,7 @@ final class ShimTask: @unchecked Sendable {
 
             var request = Guestkit_V1_CreateContainerRequest()
             request.id = id
-            request.specJson = Data(spec.json)
+            request.specJson = spec.json
             request.rootfs = share.guestRootfs
             var storage = Guestkit_V1_StorageMount()
             storage.type = "9p"
@@ -195,7 +195,7 @@ final class ShimTask: @unchecked Sendable {
             var request = Guestkit_V1_ExecProcessRequest()
             request.containerID = id
             request.id = execID
-            request.processJson = Data(process.processJSON ?? [])
+            request.processJson = process.processJSON ?? []
             request.stdin = !process.stdio.stdin.isEmpty
             request.stdout = !process.stdio.stdout.isEmpty
             request.stderr = !process.stdio.stderr.isEmpty && !process.stdio.terminal
@@ -365,7 +365,7 @@ final class ShimTask: @unchecked Sendable {
         let sandbox = try runningSandbox()
         var request = Guestkit_V1_UpdateContainerRequest()
         request.id = id
-        request.resourcesJson = Data(resourcesJSON)
+        request.resourcesJson = resourcesJSON
         do throws(GuestClientError) {
             let _: Guestkit_V1_UpdateContainerResponse = try sandbox.client.channel.call("UpdateContainer", request, timeoutNanoseconds: sandbox.callTimeout)
         } catch {

@@ -1,6 +1,7 @@
 import GuestContainer
 import GuestJSON
 import GuestProto
+import ProtoWire
 import GuestSys
 import TTRPC
 
@@ -185,7 +186,7 @@ final class ContainerSupervisor {
                 var response = Guestkit_V1_CreateContainerResponse()
                 response.id = container.id
                 response.pid = container.pid
-                answer(call) { try response.serializedBytes() }
+                answer(call, response)
             }
         case .started:
             container.launch = nil
@@ -202,7 +203,7 @@ final class ContainerSupervisor {
                 }
                 var response = Guestkit_V1_StartContainerResponse()
                 response.pid = container.pid
-                answer(call) { try response.serializedBytes() }
+                answer(call, response)
             }
         case .failed(let error):
             watcher.stop()
@@ -308,7 +309,7 @@ final class ContainerSupervisor {
                 var response = Guestkit_V1_ExecProcessResponse()
                 response.id = exec.id
                 response.pid = exec.process?.pid ?? 0
-                answer(call) { try response.serializedBytes() }
+                answer(call, response)
             }
         case .failed(let error):
             watcher.stop()
@@ -373,7 +374,7 @@ final class ContainerSupervisor {
 
     private func waitFrozen(_ container: ManagedContainer, call: ParkedCall, deadline: UInt64) {
         if container.cgroup.isFrozen || container.cgroup.processes().isEmpty || container.exit != nil {
-            answer(call) { try Guestkit_V1_PauseContainerResponse().serializedBytes() }
+            answer(call, Guestkit_V1_PauseContainerResponse())
             return
         }
         guard Clock.monotonicNanoseconds < deadline else {
@@ -489,7 +490,7 @@ final class ContainerSupervisor {
             if let timer = waiter.timer { loop.cancelTimer(timer) }
             var response = Guestkit_V1_WaitContainerOOMResponse()
             response.oomKills = count
-            answer(waiter.call) { try response.serializedBytes() }
+            answer(waiter.call, response)
         }
     }
 
@@ -501,7 +502,7 @@ final class ContainerSupervisor {
         if !force && (container.status == .running || container.status == .paused) {
             throw .failedPrecondition("container \(id) is \(container.status.rawValue); stop it first or delete with force")
         }
-        let payload: [UInt8] = (try? Guestkit_V1_DeleteContainerResponse().serializedBytes()) ?? []
+        let payload = Guestkit_V1_DeleteContainerResponse().serializedBytes()
         teardown(container, reply: (call, .success(payload)))
         return nil
     }
@@ -587,12 +588,8 @@ final class ContainerSupervisor {
         for container in all { try? container.cgroup.killAll() }
     }
 
-    private func answer(_ call: ParkedCall, _ encode: () throws -> [UInt8]) {
-        do {
-            calls.answer(call, .success(try encode()))
-        } catch {
-            calls.answer(call, .failure(RPCError(.internal, "encoding the answer: \(error)")))
-        }
+    private func answer(_ call: ParkedCall, _ message: some WireMessage) {
+        calls.answer(call, .success(message.serializedBytes()))
     }
 }
 

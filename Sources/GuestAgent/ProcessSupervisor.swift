@@ -158,11 +158,7 @@ final class ProcessSupervisor: PollTarget {
             var response = Guestkit_V1_StartProcessResponse()
             response.id = process.id
             response.pid = process.pid
-            do {
-                calls.answer(start.call, .success(try response.serializedBytes()))
-            } catch {
-                calls.answer(start.call, .failure(RPCError(.internal, "cannot encode the StartProcess response: \(error)")))
-            }
+            calls.answer(start.call, .success(response.serializedBytes()))
         case .failure(let error):
             // It never ran: the host hears why, and the process is forgotten (its exit, 127, is reaped).
             let status = AgentError.status(of: AgentError.spawn(error, workingDirectory: start.workingDirectory))
@@ -314,12 +310,7 @@ final class ProcessSupervisor: PollTarget {
     /// Answers the waiters once the process is reaped and its output delivered, then forgets it.
     func completeIfReady(_ process: ManagedProcess) {
         guard process.isComplete, !process.waiters.isEmpty, processes[ProcessTable.key(process)] === process else { return }
-        let payload: [UInt8]
-        do {
-            payload = try process.waitResponse.serializedBytes()
-        } catch {
-            payload = []
-        }
+        let payload = process.waitResponse.serializedBytes()
         let waiters = process.waiters
         process.waiters = []
         for waiter in waiters {

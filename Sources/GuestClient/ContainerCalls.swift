@@ -47,7 +47,7 @@ extension GuestClient {
     public func updateContainer(_ id: String, resources: [UInt8]) throws(GuestClientError) {
         var request = Guestkit_V1_UpdateContainerRequest()
         request.id = id
-        request.resourcesJson = Data(resources)
+        request.resourcesJson = resources
         let _: Guestkit_V1_UpdateContainerResponse = try channel.call("UpdateContainer", request)
     }
 

@@ -6,7 +6,7 @@
 import Foundation
 import GuestProto
 import GuestSys
-import SwiftProtobuf
+import ProtoWire
 import TTRPC
 
 /// Why a call to the agent failed.
@@ -144,7 +144,7 @@ public final class GuestClient: Sendable {
                      completion: @escaping @Sendable (Result<ProcessExit, GuestClientError>) -> Void) {
         var request = Guestkit_V1_WaitProcessRequest()
         request.id = id
-        let payload: [UInt8] = (try? request.serializedBytes()) ?? []
+        let payload = request.serializedBytes()
         channel.start(service: Self.service, method: "WaitProcess", payload: payload, timeoutNanoseconds: timeoutNanoseconds,
                       deadline: waitDeadline(timeoutNanoseconds)) { result in
             completion(result.flatMap { bytes in
@@ -207,7 +207,7 @@ public final class GuestClient: Sendable {
 /// A single ttRPC call on a connection that carries nothing else yet (AttachStdio), read without a reader
 /// thread and without reading one byte past the response: what follows is the stream's data.
 enum OneShotCall {
-    static func call<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(
+    static func call<Request: WireMessage, Response: WireMessage>(
         on fd: FileDescriptor, peer: String, _ method: String, _ message: Request, timeout: Duration
     ) throws(GuestClientError) -> Response {
         let deadline = ContinuousClock.now + timeout
@@ -215,9 +215,9 @@ enum OneShotCall {
             var request = Ttrpc_Request()
             request.service = GuestClient.service
             request.method = method
-            request.payload = try message.serializedBytes()
+            request.payload = message.serializedBytes()
             // The socket's SO_SNDTIMEO bounds this write.
-            try Sockets.sendAll(fd, Frame(streamID: 1, type: .request, payload: try request.serializedBytes()).encoded())
+            try Sockets.sendAll(fd, Frame(streamID: 1, type: .request, payload: request.serializedBytes()).encoded())
             let header = FrameHeader(parsing: try readExactly(fd, FrameHeader.size, peer: peer, method: method, by: deadline))
             guard header.type == MessageType.response.rawValue, header.streamID == 1,
                   Int(header.length) <= FrameHeader.maxPayload else {

@@ -1,7 +1,7 @@
 import Foundation
 import GuestProto
 import GuestSys
-import SwiftProtobuf
+import ProtoWire
 import Synchronization
 import TTRPC
 
@@ -59,15 +59,9 @@ public final class RPCChannel: Sendable {
         var request = Ttrpc_Request()
         request.service = service
         request.method = method
-        request.payload = Data(payload)
+        request.payload = payload
         request.timeoutNano = timeoutNanoseconds
-        let bytes: [UInt8]
-        do {
-            bytes = Frame(streamID: streamID, type: .request, payload: try request.serializedBytes()).encoded()
-        } catch {
-            finish(streamID, .failure(.protocolError("cannot encode the request: \(error)")))
-            return
-        }
+        let bytes = Frame(streamID: streamID, type: .request, payload: request.serializedBytes()).encoded()
         guard bytes.count - FrameHeader.size <= FrameHeader.maxPayload else {
             finish(streamID, .failure(.protocolError("\(method) request is \(bytes.count) bytes, over ttRPC's 4 MiB limit")))
             return
@@ -103,23 +97,28 @@ public final class RPCChannel: Sendable {
 
     /// A blocking call: the response message, or the error status the agent answered. `deadline` left
     /// out means `callTimeout`; an explicit nil (`.some(nil)`) waits without limit (WaitProcess does).
-    public func call<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(
+    public func call<Request: WireMessage, Response: WireMessage>(
         _ method: String, _ request: Request, service: String = GuestClient.service, timeoutNanoseconds: Int64 = 0,
         deadline: Duration?? = nil
     ) throws(GuestClientError) -> Response {
-        let payload: [UInt8]
-        do { payload = try request.serializedBytes() } catch { throw .protocolError("cannot encode \(method): \(error)") }
-        let slot = ResultSlot()
-        start(service: service, method: method, payload: payload, timeoutNanoseconds: timeoutNanoseconds,
-              deadline: deadline ?? callTimeout) { result in
-            slot.fill(result)
-        }
-        let bytes = try slot.wait().get()
+        let bytes = try call(method, payload: request.serializedBytes(), service: service,
+                             timeoutNanoseconds: timeoutNanoseconds, deadline: deadline)
         do {
             return try Response(serializedBytes: bytes)
         } catch {
             throw .protocolError("\(method) response is not a \(Response.protoMessageName): \(error)")
         }
+    }
+
+    /// A blocking call with an encoded request; the encoded response (for messages other protobuf code encodes).
+    public func call(_ method: String, payload: [UInt8], service: String = GuestClient.service, timeoutNanoseconds: Int64 = 0,
+                     deadline: Duration?? = nil) throws(GuestClientError) -> [UInt8] {
+        let slot = ResultSlot()
+        start(service: service, method: method, payload: payload, timeoutNanoseconds: timeoutNanoseconds,
+              deadline: deadline ?? callTimeout) { result in
+            slot.fill(result)
+        }
+        return try slot.wait().get()
     }
 
     /// Ends the connection; calls in flight fail.

@@ -1,10 +1,5 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 import GuestProto
-import SwiftProtobuf
+import ProtoWire
 
 /// What the server does with one incoming frame.
 public enum FrameAction: Equatable {
@@ -53,22 +48,33 @@ public struct MethodTable<Context> {
 
     /// Registers a unary method. The handler returns its response, or nil when it keeps the call and
     /// answers later through `encodeReply`.
-    public mutating func register<Input: SwiftProtobuf.Message, Output: SwiftProtobuf.Message>(
+    public mutating func register<Input: WireMessage, Output: WireMessage>(
         service: String, method: String, _ body: @escaping (Input, CallInfo, Context) throws -> Output?
+    ) {
+        register(service: service, method: method, inputName: Input.protoMessageName,
+                 decode: { bytes throws(WireError) in try Input(serializedBytes: bytes) },
+                 encode: { $0.serializedBytes() }, body)
+    }
+
+    /// Registers a unary method whose messages some other protobuf code encodes: `decode` and `encode`
+    /// turn the payload into `Input` and `Output` into a payload. `inputName` names the request type in errors.
+    public mutating func register<Input, Output>(
+        service: String, method: String, inputName: String,
+        decode: @escaping ([UInt8]) throws -> Input, encode: @escaping (Output) throws -> [UInt8],
+        _ body: @escaping (Input, CallInfo, Context) throws -> Output?
     ) {
         let statusOf = self.statusOf
         services.insert(service)
         handlers[service + "/" + method] = { payload, info, context in
             let input: Input
             do {
-                input = try Input(serializedBytes: payload)
+                input = try decode(payload)
             } catch {
-                return .failure(RPCError(.invalidArgument,
-                                         "\(service)/\(method): payload is not a \(Input.protoMessageName): \(error)"))
+                return .failure(RPCError(.invalidArgument, "\(service)/\(method): payload is not a \(inputName): \(error)"))
             }
             do {
                 guard let output = try body(input, info, context) else { return .success(nil) }
-                return .success(try output.serializedBytes())
+                return .success(try encode(output))
             } catch {
                 return .failure(statusOf(error))
             }
@@ -113,7 +119,7 @@ public struct MethodTable<Context> {
         var metadata: [String: String] = [:]
         for pair in request.metadata { metadata[pair.key] = pair.value }
         let info = CallInfo(streamID: id, timeoutNanoseconds: request.timeoutNano, metadata: metadata)
-        switch handler(request.payload.bytes, info, context) {
+        switch handler(request.payload, info, context) {
         case .success(let payload?):
             return .respond(Self.encodeReply(streamID: id, .success(payload)))
         case .success(nil):
@@ -131,33 +137,23 @@ public struct MethodTable<Context> {
         var response = Ttrpc_Response()
         switch result {
         case .success(let payload):
-            response.payload = Data(payload)
+            response.payload = payload
         case .failure(let error):
             response.status.code = error.code.rawValue
             response.status.message = error.message
         }
-        // Encoding a message built from plain fields cannot fail.
-        var payload: [UInt8] = (try? response.serializedBytes()) ?? []
+        var payload = response.serializedBytes()
         if payload.count > FrameHeader.maxPayload {
             var refused = Ttrpc_Response()
             refused.status.code = StatusCode.resourceExhausted.rawValue
             refused.status.message = "the response is \(payload.count) bytes, over ttRPC's \(FrameHeader.maxPayload)-byte frame limit"
-            payload = (try? refused.serializedBytes()) ?? []
+            payload = refused.serializedBytes()
         }
         return Frame(streamID: streamID, type: .response, payload: payload).encoded()
     }
 
     /// A response frame carrying a message.
-    public static func encodeReply<Output: SwiftProtobuf.Message>(streamID: UInt32, message: Output) -> [UInt8] {
-        do {
-            return encodeReply(streamID: streamID, .success(try message.serializedBytes()))
-        } catch {
-            return encodeReply(streamID: streamID, .failure(RPCError(.internal, "cannot encode \(Output.protoMessageName): \(error)")))
-        }
+    public static func encodeReply<Output: WireMessage>(streamID: UInt32, message: Output) -> [UInt8] {
+        encodeReply(streamID: streamID, .success(message.serializedBytes()))
     }
-}
-
-extension Data {
-    /// The bytes as an array (for FoundationEssentials' Data, which the generated code uses for `bytes`).
-    var bytes: [UInt8] { [UInt8](self) }
 }

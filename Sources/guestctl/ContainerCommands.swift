@@ -143,7 +143,7 @@ struct Container: ParsableCommand {
             var request = Guestkit_V1_ExecProcessRequest()
             request.containerID = id
             request.id = execID ?? ""
-            request.processJson = try JSONSerialization.data(withJSONObject: process)
+            request.processJson = [UInt8](try JSONSerialization.data(withJSONObject: process))
             request.stdin = interactive
             request.stdout = true
             request.stderr = !tty

@@ -165,8 +165,8 @@ import Testing
 
         var exec = Guestkit_V1_ExecProcessRequest()
         exec.containerID = "vm-default"
-        exec.processJson = try JSONSerialization.data(withJSONObject: ["args": ["sh", "-c", "hostname; cat /proc/1/cmdline | tr '\\0' ' '"],
-                                                                       "env": ["PATH=/bin"], "cwd": "/"])
+        exec.processJson = [UInt8](try JSONSerialization.data(withJSONObject: ["args": ["sh", "-c", "hostname; cat /proc/1/cmdline | tr '\\0' ' '"],
+                                                                       "env": ["PATH=/bin"], "cwd": "/"]))
         exec.stdout = true
         let started = try client.execProcess(exec)
         let execOut = StreamReader(try client.attach(started.id, .stdout, container: "vm-default"))

@@ -3,7 +3,7 @@ import GuestClient
 import GuestProto
 import GuestSys
 import GuestTestSupport
-import SwiftProtobuf
+import ProtoWire
 import Testing
 import TTRPC
 
@@ -23,30 +23,32 @@ import TTRPC
         defer { try? client.signal(big.id, Signal.kill) }
         let before = agent.residentKiB
 
-        let raw = try RawConnection(agent)
-        defer { raw.close() }
-        var requests: [UInt8] = []
-        for i in 0..<10_000 { requests += try raw.request(stream: UInt32(2 * i + 1), method: "ListProcesses", payload: []) }
-        // The agent stops taking requests once 4 MiB of answers wait: this write blocks until it is let go.
-        let pipelined = requests
-        let writer = Thread { try? raw.send(pipelined) }
-        writer.start()
-        var peak = 0
-        for _ in 0..<40 {
-            peak = max(peak, agent.residentKiB)
-            usleep(50_000)
+        // Closed once, when this scope ends: a second close could hit a descriptor another test has just opened.
+        do {
+            let raw = try RawConnection(agent)
+            defer { raw.close() }
+            var requests: [UInt8] = []
+            for i in 0..<10_000 { requests += try raw.request(stream: UInt32(2 * i + 1), method: "ListProcesses", payload: []) }
+            // The agent stops taking requests once 4 MiB of answers wait: this write blocks until it is let go.
+            let pipelined = requests
+            let writer = Thread { try? raw.send(pipelined) }
+            writer.start()
+            var peak = 0
+            for _ in 0..<40 {
+                peak = max(peak, agent.residentKiB)
+                usleep(50_000)
+            }
+            // Every answer read so far is whole and complete; the agent's memory stays where it was.
+            for i in 0..<50 {
+                let reply = try #require(try raw.readResponse(), "no answer \(i)")
+                #expect(reply.stream == UInt32(2 * i + 1))
+                let list = try Guestkit_V1_ListProcessesResponse(serializedBytes: reply.response.payload)
+                #expect(list.processes.first { $0.id == big.id }?.args.count == 12)
+                peak = max(peak, agent.residentKiB)
+            }
+            #expect(agent.isAlive)
+            #expect(peak - before < 64 * 1024, "RSS grew from \(before) KiB to \(peak) KiB")
         }
-        // Every answer read so far is whole and complete; the agent's memory stays where it was.
-        for i in 0..<50 {
-            let reply = try #require(try raw.readResponse(), "no answer \(i)")
-            #expect(reply.stream == UInt32(2 * i + 1))
-            let list = try Guestkit_V1_ListProcessesResponse(serializedBytes: reply.response.payload)
-            #expect(list.processes.first { $0.id == big.id }?.args.count == 12)
-            peak = max(peak, agent.residentKiB)
-        }
-        #expect(agent.isAlive)
-        #expect(peak - before < 64 * 1024, "RSS grew from \(before) KiB to \(peak) KiB")
-        raw.close()
         #expect(try GuestClient(agent.address).info().agentVersion == "0.1.0")
     }
 
@@ -110,7 +112,7 @@ import TTRPC
         defer { raw.close() }
         var wait = Guestkit_V1_WaitProcessRequest()
         wait.id = sleeper.id
-        let payload: [UInt8] = try wait.serializedBytes()
+        let payload: [UInt8] = wait.serializedBytes()
         var frames: [UInt8] = []
         for i in 0..<1025 { frames += try raw.request(stream: UInt32(2 * i + 1), method: "WaitProcess", payload: payload) }
         try raw.send(frames)

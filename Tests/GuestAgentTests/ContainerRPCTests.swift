@@ -91,9 +91,9 @@ import TTRPC
         var exec = Guestkit_V1_ExecProcessRequest()
         exec.containerID = "agent-split"
         exec.id = "look"
-        exec.processJson = try JSONSerialization.data(withJSONObject: [
+        exec.processJson = [UInt8](try JSONSerialization.data(withJSONObject: [
             "args": ["sh", "-c", "hostname; cat /proc/1/cmdline | tr '\\0' ' '; echo; grep -c ' /marker ' /proc/self/mountinfo"],
-            "env": ["PATH=/bin"], "cwd": "/"])
+            "env": ["PATH=/bin"], "cwd": "/"]))
         exec.stdout = true
         let started = try client.execProcess(exec)
         #expect(started.id == "look" && started.pid > 0 && started.pid != created.pid)
@@ -250,7 +250,7 @@ import TTRPC
         let target = try ScratchDirectory("engine-agent-storage")
         var request = Guestkit_V1_CreateContainerRequest()
         request.id = "agent-storage"
-        request.specJson = try Data(contentsOf: URL(fileURLWithPath: bundle.path + "/config.json"))
+        request.specJson = [UInt8](try Data(contentsOf: URL(fileURLWithPath: bundle.path + "/config.json")))
         request.rootfs = target.path + "/rootfs"
         var mount = Guestkit_V1_StorageMount()
         mount.type = "bind"
@@ -279,7 +279,7 @@ import TTRPC
         try FileManager.default.createDirectory(atPath: scratch.path + "/rootfs", withIntermediateDirectories: true)
         var request = Guestkit_V1_CreateContainerRequest()
         request.id = "agent-bad"
-        request.specJson = try JSONSerialization.data(withJSONObject: spec)
+        request.specJson = [UInt8](try JSONSerialization.data(withJSONObject: spec))
         request.rootfs = scratch.path + "/rootfs"
         let refusal = refusal(of: request)
         #expect(refusal?.statusCode == .invalidArgument, "\(bad.field): \(String(describing: refusal))")

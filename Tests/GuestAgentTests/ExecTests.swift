@@ -229,10 +229,23 @@ import TTRPC
         defer { try? Processes.signal(-started.pid, Signal.kill) }
         let out = try client.attach(started.id, .stdout)
         defer { out.closeQuietly() }
+        // Read while waiting: once `yes` has filled the pipe, the shell's echo waits for room in it.
+        let marker = Array("done-marker\n".utf8)
+        let sawMarker = Locked(false)
+        let reading = DispatchSemaphore(value: 0)
+        Thread {
+            defer { reading.signal() }
+            var tail: [UInt8] = []
+            while let chunk = try? out.read(upTo: 1 << 16), !chunk.isEmpty {
+                tail = Array((tail + chunk).suffix(1 << 17))
+                if tail.firstRange(of: marker) != nil { sawMarker.set(true); return }
+                tail = Array(tail.suffix(marker.count))
+            }
+        }.start()
         let status = try client.wait(started.id, timeoutNanoseconds: 30_000_000_000)
         #expect(status == ProcessExit(code: 0, signal: 0))
-        let text = String(decoding: try readAll(out), as: UTF8.self)
-        #expect(text.contains("done-marker\n"))
+        #expect(reading.wait(timeout: .now() + 30) == .success)
+        #expect(sawMarker.get())
     }
 
     @Test func listsRunningAndExitedProcesses() throws {

@@ -3,7 +3,7 @@ import GuestClient
 import GuestProto
 import GuestSys
 import GuestTestSupport
-import SwiftProtobuf
+import ProtoWire
 import Testing
 import TTRPC
 
@@ -21,8 +21,8 @@ struct RawConnection {
         var request = Ttrpc_Request()
         request.service = service
         request.method = method
-        request.payload = Data(payload)
-        return Frame(streamID: stream, type: .request, payload: try request.serializedBytes()).encoded()
+        request.payload = payload
+        return Frame(streamID: stream, type: .request, payload: request.serializedBytes()).encoded()
     }
 
     /// The next response frame, or nil when the agent closed the connection.
@@ -214,7 +214,7 @@ struct RawConnection {
             let raw = try RawConnection(agent)
             var wait = Guestkit_V1_WaitProcessRequest()
             wait.id = started.id
-            try raw.send(try raw.request(stream: 1, method: "WaitProcess", payload: try wait.serializedBytes()))
+            try raw.send(try raw.request(stream: 1, method: "WaitProcess", payload: wait.serializedBytes()))
             for s in 0..<20 { try raw.send(try raw.request(stream: UInt32(3 + 2 * s), method: "GetInfo", payload: [])) }
             if i % 2 == 0 { try raw.send([0, 0, 1]) }
             raw.close()

@@ -2,7 +2,7 @@ import Foundation
 import GuestClient
 import GuestProto
 import GuestTestSupport
-import SwiftProtobuf
+import ProtoWire
 import Testing
 import TTRPC
 
@@ -20,12 +20,12 @@ import TTRPC
             client = try GuestClient(address: try AgentAddress(parsing: agent.address))
         }
 
-        func call<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(_ method: String, _ request: Request) throws -> Response {
+        func call<Request: WireMessage, Response: WireMessage>(_ method: String, _ request: Request) throws -> Response {
             try client.channel.call(method, request, timeoutNanoseconds: 30_000_000_000)
         }
 
         /// The status a refused call answers with.
-        func refusal<Request: SwiftProtobuf.Message>(_ method: String, _ request: Request, sourceLocation: SourceLocation = #_sourceLocation) -> RPCError? {
+        func refusal<Request: WireMessage>(_ method: String, _ request: Request, sourceLocation: SourceLocation = #_sourceLocation) -> RPCError? {
             do {
                 let _: Guestkit_V1_AddRoutesResponse = try client.channel.call(method, request, timeoutNanoseconds: 30_000_000_000)
                 Issue.record("\(method) succeeded", sourceLocation: sourceLocation)

@@ -1,6 +1,6 @@
 import Foundation
 import GuestProto
-import SwiftProtobuf
+import ProtoWire
 import Testing
 @testable import TTRPC
 
@@ -31,14 +31,14 @@ struct LookupFailure: Error { let name: String }
         var request = Ttrpc_Request()
         request.service = service
         request.method = method
-        request.payload = Data(payload)
-        return Frame(streamID: stream, type: .request, flags: flags, payload: try request.serializedBytes())
+        request.payload = payload
+        return Frame(streamID: stream, type: .request, flags: flags, payload: request.serializedBytes())
     }
 
     func waitPayload(_ id: String) throws -> [UInt8] {
         var request = Guestkit_V1_WaitProcessRequest()
         request.id = id
-        return try request.serializedBytes()
+        return request.serializedBytes()
     }
 
     /// Decodes a `.respond` action into its stream id and Response.

@@ -1,5 +1,5 @@
 import GuestProto
-import SwiftProtobuf
+import ProtoWire
 import TTRPC
 @testable import GuestAgent
 
@@ -108,13 +108,13 @@ enum AgentDispatchHarness {
         let passwd = Array("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n".utf8)
         let group = Array("root:x:0:\nnogroup:x:65534:nobody\n".utf8)
         func prefix(_ text: [UInt8]) -> [UInt8] { [UInt8(text.count & 0xff), UInt8(text.count >> 8)] + text }
-        func request(_ stream: UInt32, _ method: String, _ message: any SwiftProtobuf.Message, timeout: Int64 = 0) -> [UInt8] {
+        func request(_ stream: UInt32, _ method: String, _ message: any WireMessage, timeout: Int64 = 0) -> [UInt8] {
             var envelope = Ttrpc_Request()
             envelope.service = service
             envelope.method = method
-            envelope.payload = (try? message.serializedData()) ?? .init()
+            envelope.payload = message.serializedBytes()
             envelope.timeoutNano = timeout
-            return Frame(streamID: stream, type: .request, payload: (try? envelope.serializedBytes()) ?? []).encoded()
+            return Frame(streamID: stream, type: .request, payload: envelope.serializedBytes()).encoded()
         }
         var start = Guestkit_V1_StartProcessRequest()
         start.args = ["sh", "-c", "echo hi"]

@@ -1,5 +1,5 @@
 import GuestProto
-import SwiftProtobuf
+import ProtoWire
 import TTRPC
 
 /// Frames from a peer: the decoder must cut any byte stream into the frames an encoder would have made,
@@ -43,7 +43,7 @@ enum TTRPCFrameHarness {
         request.service = "guestkit.v1.Agent"
         request.method = "GetInfo"
         request.timeoutNano = 1_000_000_000
-        let payload = (try? request.serializedBytes() as [UInt8]) ?? []
+        let payload = request.serializedBytes()
         let one = Frame(streamID: 1, type: .request, payload: payload).encoded()
         let response = Frame(streamID: 1, type: .response, payload: [0x12, 0x02, 0x08, 0x05]).encoded()
         let data = Frame(streamID: 3, type: .data, flags: .remoteClosed, payload: []).encoded()
