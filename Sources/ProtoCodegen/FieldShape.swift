@@ -51,7 +51,8 @@ enum Scalar {
         }
     }
 
-    /// Varint scalars are packed when repeated; strings and bytes are not.
+    /// How a repeated varint scalar's elements become wire varints and back; nil for strings and bytes,
+    /// which are never packed.
     var packing: (toWire: String, fromWire: String)? {
         switch self {
         case .string, .bytes: nil

@@ -152,10 +152,13 @@ public struct FileEmitter {
         case .scalar(let scalar): line(indent + "writer.\(scalar.method)(\(number), \(value))")
         case .enumeration: line(indent + "writer.enumValue(\(number), \(value))")
         case .message: line(indent + "writer.message(\(number), _\(name))")
-        case .repeated(.scalar(.string)): line(indent + "writer.strings(\(number), \(value))")
-        case .repeated(.scalar(.bytes)): line(indent + "writer.bytesList(\(number), \(value))")
+        case .repeated(.scalar(let scalar)):
+            if let packing = scalar.packing {
+                line(indent + "writer.packed(\(number), \(value)) \(packing.toWire)")
+            } else {
+                line(indent + "writer.\(scalar == .string ? "strings" : "bytesList")(\(number), \(value))")
+            }
         case .repeated(.message): line(indent + "writer.messages(\(number), \(value))")
-        case .repeated(.scalar(let scalar)): line(indent + "writer.packed(\(number), \(value)) \(scalar.packing!.toWire)")
         case .repeated(.enumeration): line(indent + "writer.packed(\(number), \(value)) { UInt64(bitPattern: Int64(Int32(truncatingIfNeeded: $0.rawValue))) }")
         case .repeated: line(indent + "// unreachable: nested repeated fields do not exist in protobuf")
         case .map(let key, let valueShape):
@@ -179,10 +182,13 @@ public struct FileEmitter {
         case .scalar(let scalar): line(indent + "\(value) = try reader.\(scalar.method)(field)")
         case .enumeration: line(indent + "\(value) = try reader.enumValue(field)")
         case .message: line(indent + "try reader.merge(field, into: &_\(name))")
-        case .repeated(.scalar(.string)): line(indent + "\(value).append(try reader.string(field))")
-        case .repeated(.scalar(.bytes)): line(indent + "\(value).append(try reader.bytes(field))")
+        case .repeated(.scalar(let scalar)):
+            if let packing = scalar.packing {
+                line(indent + "try reader.packed(field, into: &\(value)) \(packing.fromWire)")
+            } else {
+                line(indent + "\(value).append(try reader.\(scalar.method)(field))")
+            }
         case .repeated(.message): line(indent + "\(value).append(try reader.message(field))")
-        case .repeated(.scalar(let scalar)): line(indent + "try reader.packed(field, into: &\(value)) \(scalar.packing!.fromWire)")
         case .repeated(.enumeration(let type)): line(indent + "try reader.packed(field, into: &\(value)) { \(type)(rawValue: Int(Int32(truncatingIfNeeded: $0))) }")
         case .repeated: line(indent + "try reader.skip(field)")
         case .map(let key, let valueShape):
