@@ -21,11 +21,7 @@ extension RPCChannel {
     func call<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(
         _ method: String, _ request: Request, service: String, timeoutNanoseconds: Int64 = 0
     ) throws -> Response {
-        let bytes = try call(method, payload: try request.serializedBytes(), service: service, timeoutNanoseconds: timeoutNanoseconds)
-        do {
-            return try Response(serializedBytes: bytes)
-        } catch {
-            throw GuestClientError.protocolError("\(method) response is not a \(Response.protoMessageName): \(error)")
-        }
+        try call(method, payload: try request.serializedBytes(), service: service, timeoutNanoseconds: timeoutNanoseconds,
+                 responseName: Response.protoMessageName) { try Response(serializedBytes: $0) }
     }
 }

@@ -1,8 +1,8 @@
 import GuestContainer
 import GuestJSON
 import GuestProto
-import ProtoWire
 import GuestSys
+import ProtoWire
 import TTRPC
 
 /// The agent's OCI containers, from CreateContainer to DeleteContainer. It drives GuestContainer's

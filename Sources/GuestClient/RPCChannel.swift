@@ -101,24 +101,28 @@ public final class RPCChannel: Sendable {
         _ method: String, _ request: Request, service: String = GuestClient.service, timeoutNanoseconds: Int64 = 0,
         deadline: Duration?? = nil
     ) throws(GuestClientError) -> Response {
-        let bytes = try call(method, payload: request.serializedBytes(), service: service,
-                             timeoutNanoseconds: timeoutNanoseconds, deadline: deadline)
-        do {
-            return try Response(serializedBytes: bytes)
-        } catch {
-            throw .protocolError("\(method) response is not a \(Response.protoMessageName): \(error)")
+        try call(method, payload: request.serializedBytes(), service: service, timeoutNanoseconds: timeoutNanoseconds,
+                 deadline: deadline, responseName: Response.protoMessageName) { bytes throws(WireError) in
+            try Response(serializedBytes: bytes)
         }
     }
 
-    /// A blocking call with an encoded request; the encoded response (for messages other protobuf code encodes).
-    public func call(_ method: String, payload: [UInt8], service: String = GuestClient.service, timeoutNanoseconds: Int64 = 0,
-                     deadline: Duration?? = nil) throws(GuestClientError) -> [UInt8] {
+    /// A blocking call whose messages some other protobuf code encodes: `payload` is the encoded request,
+    /// `decode` turns the response's payload into `Response`, and `responseName` names it in errors.
+    public func call<Response>(_ method: String, payload: [UInt8], service: String = GuestClient.service,
+                               timeoutNanoseconds: Int64 = 0, deadline: Duration?? = nil, responseName: String,
+                               decode: ([UInt8]) throws -> Response) throws(GuestClientError) -> Response {
         let slot = ResultSlot()
         start(service: service, method: method, payload: payload, timeoutNanoseconds: timeoutNanoseconds,
               deadline: deadline ?? callTimeout) { result in
             slot.fill(result)
         }
-        return try slot.wait().get()
+        let bytes = try slot.wait().get()
+        do {
+            return try decode(bytes)
+        } catch {
+            throw .protocolError("\(method) response is not a \(responseName): \(error)")
+        }
     }
 
     /// Ends the connection; calls in flight fail.

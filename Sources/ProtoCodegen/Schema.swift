@@ -12,12 +12,10 @@ struct Schema {
         let swiftName: String
         let protoName: String
         let descriptor: Google_Protobuf_DescriptorProto
-        let file: String
     }
 
     struct Enumeration {
         let swiftName: String
-        let descriptor: Google_Protobuf_EnumDescriptorProto
     }
 
     private(set) var messages: [String: Message] = [:]
@@ -28,23 +26,23 @@ struct Schema {
             let scope = file.package.isEmpty ? "" : "." + file.package
             let prefix = SwiftNames.packagePrefix(file.package)
             for message in file.messageType {
-                add(message, scope: scope, swiftScope: nil, prefix: prefix, file: file.name)
+                add(message, scope: scope, swiftScope: nil, prefix: prefix)
             }
             for enumeration in file.enumType {
-                enums[scope + "." + enumeration.name] = Enumeration(swiftName: prefix + enumeration.name, descriptor: enumeration)
+                enums[scope + "." + enumeration.name] = Enumeration(swiftName: prefix + enumeration.name)
             }
         }
     }
 
-    private mutating func add(_ message: Google_Protobuf_DescriptorProto, scope: String, swiftScope: String?, prefix: String, file: String) {
+    private mutating func add(_ message: Google_Protobuf_DescriptorProto, scope: String, swiftScope: String?, prefix: String) {
         let fullName = scope + "." + message.name
         let swiftName = swiftScope.map { $0 + "." + message.name } ?? prefix + message.name
-        messages[fullName] = Message(swiftName: swiftName, protoName: String(fullName.dropFirst()), descriptor: message, file: file)
+        messages[fullName] = Message(swiftName: swiftName, protoName: String(fullName.dropFirst()), descriptor: message)
         for nested in message.nestedType {
-            add(nested, scope: fullName, swiftScope: swiftName, prefix: prefix, file: file)
+            add(nested, scope: fullName, swiftScope: swiftName, prefix: prefix)
         }
         for enumeration in message.enumType {
-            enums[fullName + "." + enumeration.name] = Enumeration(swiftName: swiftName + "." + enumeration.name, descriptor: enumeration)
+            enums[fullName + "." + enumeration.name] = Enumeration(swiftName: swiftName + "." + enumeration.name)
         }
     }
 

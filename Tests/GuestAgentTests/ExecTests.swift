@@ -235,11 +235,12 @@ import TTRPC
         let reading = DispatchSemaphore(value: 0)
         Thread {
             defer { reading.signal() }
+            // The marker may straddle two reads: the end of the last one is kept.
             var tail: [UInt8] = []
             while let chunk = try? out.read(upTo: 1 << 16), !chunk.isEmpty {
-                tail = Array((tail + chunk).suffix(1 << 17))
-                if tail.firstRange(of: marker) != nil { sawMarker.set(true); return }
-                tail = Array(tail.suffix(marker.count))
+                let window = tail + chunk
+                if window.firstRange(of: marker) != nil { sawMarker.set(true); return }
+                tail = Array(window.suffix(marker.count - 1))
             }
         }.start()
         let status = try client.wait(started.id, timeoutNanoseconds: 30_000_000_000)
